@@ -1,0 +1,86 @@
+"""Stand-in models with the pose estimator's and the generator's I/O, until the trained ones land.
+
+Their weights are a seeded initialisation whose BatchNorm statistics were measured on real photos
+(`python -m animetool.standin_weights`), so activations have realistic ranges for export and int8 parity;
+they are not trained and predict nothing meaningful.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import register_model
+
+COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle"]
+COCO_SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
+                 [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]]
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """Conv + BatchNorm + ReLU: folds to one int8-friendly conv on every target."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Up(nn.Module):
+    """Nearest resize + conv instead of ConvTranspose (DESIGN.md: survives int8 on every target)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = cbr(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class HeatmapNet(nn.Module):
+    """Image -> 17 keypoint heatmaps at 1/4 resolution (the single-person stand-in of the pose estimator)."""
+
+    def __init__(self, width: int = 16, keypoints: int = 17):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(cbr(3, w, 2), cbr(w, w), cbr(w, 2 * w, 2), cbr(2 * w, 2 * w), cbr(2 * w, 4 * w, 2),
+                                  cbr(4 * w, 4 * w), Up(4 * w, 2 * w))
+        self.head = nn.Conv2d(2 * w, keypoints, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class TinyUNet(nn.Module):
+    """Image -> image encoder-decoder with skips (the stand-in of the pose-conditioned generator)."""
+
+    def __init__(self, width: int = 16, cin: int = 3, cout: int = 3):
+        super().__init__()
+        w = width
+        self.e1, self.e2, self.e3 = cbr(cin, w), cbr(w, 2 * w, 2), cbr(2 * w, 4 * w, 2)
+        self.d2, self.d1 = Up(4 * w, 2 * w), Up(2 * w, w)
+        self.out = nn.Conv2d(w, cout, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        d2 = self.d2(self.e3(e2)) + e2
+        d1 = self.d1(d2) + e1
+        return torch.sigmoid(self.out(d1))
+
+
+@register_model("pose-standin", task="pose", input_shape=(1, 3, 192, 192), output_names=("heatmaps",),
+                preprocess={"kind": "image", "size": [192, 192], "color": "RGB", "range": [0, 1], **IMAGENET},
+                postprocess={"decoder": "heatmap-argmax", "stride": 4, "keypoints": COCO_KEYPOINTS,
+                             "skeleton": COCO_SKELETON},
+                weights="pose-standin.seed0.safetensors", default=True)
+def pose_standin() -> nn.Module:
+    return HeatmapNet()
+
+
+@register_model("generator-standin", task="generator", input_shape=(1, 3, 128, 128), output_names=("image",),
+                preprocess={"kind": "image", "size": [128, 128], "color": "RGB", "range": [0, 1],
+                            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+                postprocess={"decoder": "image", "range": [0, 1], "color": "RGB"},
+                weights="generator-standin.seed0.safetensors", default=True)
+def generator_standin() -> nn.Module:
+    return TinyUNet()
+

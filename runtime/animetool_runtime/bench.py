@@ -1,0 +1,116 @@
+"""Benchmark every model x format x precision of a bundle, one fresh process per row so peak RSS is its own."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import device
+from .backends import FORMAT_BACKEND
+from .bundle import load
+from .manifest import BundleError, size_bytes
+from .parity import measure, to_layout
+
+
+def run_one(bundle: str, key: str, threads: int, runs: int, warmup: int) -> dict:
+    """Time one entry in this process (the worker side): latency percentiles, FPS, parity, peak RSS."""
+    b = load(bundle, threads=threads)
+    entry = next(e for e in b.manifest.models if e.key == key)
+    row: dict = {"size_mb": round(size_bytes(b.root / entry.file) / 1e6, 3)}
+    model = b.open_entry(entry)
+    row["backend_version"] = model.version
+    if entry.reference:
+        par = measure(model, b.root / entry.reference)
+        row["parity"] = {k: v for o in par["outputs"].values() for k, v in o.items() if k not in ("max_abs", "mean_abs")}
+        row["status"] = par["status"]
+        x = to_layout(np.load(b.root / entry.reference)["input"][:1], "NCHW", entry.inputs[0].layout)
+    else:
+        row["status"] = "ok"
+        x = np.random.default_rng(0).random(entry.inputs[0].shape, dtype=np.float32)
+    feeds = [x] + [np.zeros(s.shape, np.float32) for s in entry.inputs[1:]]
+    for _ in range(warmup):
+        model.run(*feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        model.run(*feeds)
+        times.append((time.perf_counter() - t) * 1e3)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    p50, p90 = np.percentile(times, [50, 90])
+    row.update(p50_ms=round(float(p50), 3), p90_ms=round(float(p90), 3), fps=round(1e3 / float(p50), 1),
+               peak_rss_mb=round(rss / (1e6 if sys.platform == "darwin" else 1e3), 1))
+    return row
+
+
+def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (1,), runs: int = 50, warmup: int = 5,
+          timeout: float = 600, on_row=lambda row: None) -> dict:
+    """All rows of a bundle; a row that fails gives status 'failed' and the reason instead of stopping the run."""
+    manifest = load(bundle).manifest
+    rows = []
+    for e in manifest.models:
+        backend = FORMAT_BACKEND[e.format]
+        if backends and backend not in backends and e.format not in backends:
+            continue
+        for n in threads:
+            row = {"model": e.name, "format": e.format, "precision": e.precision, "backend": backend, "threads": n}
+            if e.format == "coreml" and sys.platform != "darwin":
+                rows.append(dict(row, status="skipped", reason="Core ML runs only on macOS"))
+                on_row(rows[-1])
+                continue
+            cmd = [sys.executable, "-m", "animetool_runtime", "_bench_one", str(bundle), e.key, str(n), str(runs), str(warmup)]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                      env=dict(os.environ, OMP_NUM_THREADS=str(n)))
+                lines = proc.stdout.strip().splitlines()
+                if proc.returncode == 0 and lines:
+                    row.update(json.loads(lines[-1]))
+                else:
+                    err = (proc.stderr.strip().splitlines() or ["exited with code %d" % proc.returncode])[-1]
+                    row.update(status="failed", reason=err)
+            except subprocess.TimeoutExpired:
+                row.update(status="failed", reason=f"timed out after {timeout:.0f} s")
+            rows.append(row)
+            on_row(row)
+    return {"bundle": str(bundle), "device": device.describe(), "runs": runs, "rows": rows}
+
+
+COLUMNS = [("model", "model"), ("format", "format"), ("precision", "prec"), ("threads", "thr"), ("status", "status"),
+           ("size_mb", "MB"), ("parity", "parity"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("fps", "FPS"),
+           ("peak_rss_mb", "RSS MB")]
+
+
+def parity_text(p: dict | None) -> str:
+    """The figure a reader wants first: task metric if any, else the mean error relative to the output range."""
+    if not p:
+        return "-"
+    for k in ("psnr_db", "pck@0.05"):
+        if k in p:
+            return f"{k}={p[k]:.3g} rel={p['rel_mean']:.1e}"
+    return f"rel_mean={p['rel_mean']:.1e}"
+
+
+def cells(row: dict) -> list[str]:
+    out = []
+    for key, _ in COLUMNS:
+        v = row.get(key)
+        if key == "parity":
+            v = parity_text(v)
+        elif key == "status" and row.get("reason"):
+            v = f"{v}: {row['reason']}"
+        out.append("-" if v is None else str(v))
+    return out
+
+
+def format_table(rows: list[dict]) -> str:
+    table = [[h for _, h in COLUMNS]] + [cells(r) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table)
+
+
+__all__ = ["bench", "run_one", "format_table", "cells", "COLUMNS", "BundleError"]

@@ -1,0 +1,146 @@
+"""Load a bundle (folder or .zip) or a single model file and run it with float arrays in the manifest's layout."""
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .backends import BACKENDS, FORMAT_BACKEND, backend_name, open_session
+from .manifest import FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, sha256_path
+
+PRECISION_ORDER = ("int8", "fp16", "fp32")  # a phone runtime prefers the smallest file that passed parity
+
+
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Float input -> the dtype the file declares, with the manifest's scale and zero-point for integer tensors."""
+    dtype = np.dtype(spec.dtype)
+    if spec.scale is not None and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / spec.scale) + spec.zero_point, info.min, info.max).astype(dtype)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    if spec.scale is not None and y.dtype.kind in "iu":
+        return (y.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+    return y.astype(np.float32, copy=False)
+
+
+class Model:
+    """One manifest entry opened with its backend: run(inputs) takes and returns float32 arrays."""
+
+    def __init__(self, entry: ModelEntry, path: Path, threads: int | None = None, check_sha: bool = True):
+        if not path.exists():
+            raise BundleError(f"{path}: model file listed in the manifest is missing")
+        if check_sha and entry.sha256 and sha256_path(path) != entry.sha256:
+            raise BundleError(f"{path}: sha256 does not match the manifest (file changed or corrupt)")
+        self.entry, self.path = entry, path
+        self.backend = FORMAT_BACKEND[entry.format]
+        self.session = open_session(self.backend, path, threads)
+        self.version = getattr(self.session, "version", self.backend)
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return self.entry.inputs
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return self.entry.outputs
+
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        if len(inputs) != len(self.entry.inputs):
+            raise ValueError(f"{self.entry.key} takes {len(self.entry.inputs)} input(s), got {len(inputs)}")
+        for x, spec in zip(inputs, self.entry.inputs):
+            if list(x.shape) != list(spec.shape):
+                raise ValueError(f"{self.entry.key}: input {spec.name} must be {spec.shape} ({spec.layout}), got {list(x.shape)}")
+        feeds = [quantize(x, s) for x, s in zip(inputs, self.entry.inputs)]
+        return [dequantize(np.asarray(y), s) for y, s in zip(self.session.run(feeds), self.entry.outputs)]
+
+    __call__ = run
+
+
+class Bundle:
+    """A bundle's manifest plus lazily opened models; model() picks one entry per model name for the chosen backend."""
+
+    def __init__(self, root: Path, manifest: Manifest, backend: str | None, precision: str | None, threads: int | None):
+        self.root, self.manifest, self.threads = root, manifest, threads
+        self.backend = backend_name(backend) if backend else None
+        self.precision = precision
+        self._open: dict[str, Model] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(e.name for e in self.manifest.models))
+
+    def entry(self, name: str | None = None, task: str | None = None) -> ModelEntry:
+        cands = [e for e in self.manifest.models if (name is None or e.name == name) and (task is None or e.task == task)]
+        if not cands:
+            raise BundleError(f"{self.root}: bundle has no model {name or task!r} (it has {', '.join(self.names)})")
+        fmts = [BACKENDS[self.backend][1]] if self.backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
+        precs = [self.precision] if self.precision else list(PRECISION_ORDER)
+        ranked = [e for f in fmts for p in precs for e in cands if e.format == f and e.precision == p]
+        passed = [e for e in ranked if not (e.parity and e.parity.get("status") == "parity-failed")]
+        if not (passed or ranked):
+            want = f"format {'/'.join(fmts)}" + (f", precision {self.precision}" if self.precision else "")
+            raise BundleError(f"{self.root}: no {cands[0].name} entry with {want} in the bundle")
+        return (passed or ranked)[0]
+
+    def model(self, name: str | None = None, task: str | None = None) -> Model:
+        e = self.entry(name, task)
+        if e.key not in self._open:
+            self._open[e.key] = Model(e, self.root / e.file, self.threads)
+        return self._open[e.key]
+
+    def open_entry(self, entry: ModelEntry) -> Model:
+        return Model(entry, self.root / entry.file, self.threads)
+
+
+def _installed(backend: str) -> bool:
+    return importlib.util.find_spec({"onnxruntime": "onnxruntime", "litert": "ai_edge_litert", "openvino": "openvino",
+                                     "coreml": "coremltools"}[backend]) is not None or (
+        backend == "litert" and importlib.util.find_spec("tflite_runtime") is not None)
+
+
+def _unzip(path: Path) -> Path:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BundleError(f"{path}: not a readable zip bundle ({e})") from None
+    if MANIFEST not in zf.namelist():
+        raise BundleError(f"{path}: zip has no {MANIFEST} at its root (not an animetool bundle)")
+    root = Path(tempfile.mkdtemp(prefix="animetool-bundle-"))
+    atexit.register(shutil.rmtree, root, True)
+    zf.extractall(root)
+    return root
+
+
+def _single_file(path: Path, threads: int | None) -> Manifest:
+    """A bare model file becomes a one-entry manifest read from the file itself (no pre/post-processing known)."""
+    fmt = next((f for f, ext in FORMATS.items() if path.name.endswith(ext)), None)
+    if fmt is None:
+        raise BundleError(f"{path}: unknown model file type (expected {', '.join(FORMATS.values())}, a bundle folder or .zip)")
+    sess = open_session(FORMAT_BACKEND[fmt], path, threads)
+    layout = "NHWC" if fmt == "tflite" else "NCHW"
+    specs = [[TensorSpec(s.name, s.shape, s.dtype, layout, s.scale, s.zero_point) for s in group]
+             for group in (sess.inputs, sess.outputs)]
+    entry = ModelEntry(name=path.stem, task="generic", format=fmt, precision="unknown", file=path.name, sha256="",
+                       inputs=specs[0], outputs=specs[1])
+    return Manifest(models=[entry])
+
+
+def load(path: str | Path, backend: str | None = None, precision: str | None = None, threads: int | None = None) -> Bundle:
+    """Open a bundle folder, a bundle .zip, or one .onnx/.tflite/.xml/.mlpackage file."""
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"{path}: no such file or folder")
+    if path.is_dir() and not path.name.endswith(".mlpackage"):
+        return Bundle(path, Manifest.read(path / MANIFEST), backend, precision, threads)
+    if path.suffix == ".zip":
+        root = _unzip(path)
+        return Bundle(root, Manifest.read(root / MANIFEST), backend, precision, threads)
+    return Bundle(path.parent, _single_file(path, threads), backend, precision, threads)

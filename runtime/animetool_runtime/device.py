@@ -1,0 +1,28 @@
+"""What a benchmark ran on: CPU, cores, OS, Python and backend versions."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Hardware", "Model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe() -> dict:
+    versions = {}
+    for dist in ("numpy", "onnxruntime", "ai-edge-litert", "tflite-runtime", "openvino", "coremltools"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
+            "os": platform.platform(), "python": platform.python_version(), "packages": versions}

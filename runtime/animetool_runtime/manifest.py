@@ -1,0 +1,117 @@
+"""The bundle manifest: the one contract between the toolchain, the runtime and the apps (schema 1)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+MANIFEST = "manifest.json"
+FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml", "coreml": ".mlpackage"}
+
+
+class BundleError(ValueError):
+    """A bundle, manifest or model file that cannot be used; the message names the file and the fault."""
+
+
+@dataclass
+class TensorSpec:
+    """One input or output as the model file sees it; scale/zero_point set only for quantized integer tensors."""
+
+    name: str
+    shape: list[int]
+    dtype: str
+    layout: str = "NCHW"
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TensorSpec":
+        return cls(**{k: d.get(k) for k in ("name", "shape", "dtype", "layout", "scale", "zero_point")})
+
+
+@dataclass
+class ModelEntry:
+    """One exported file of one model: name x format x precision."""
+
+    name: str
+    task: str
+    format: str
+    precision: str
+    file: str
+    sha256: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    postprocess: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    export: dict[str, Any] = field(default_factory=dict)
+    reference: str | None = None
+    parity: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.format}/{self.precision}"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelEntry":
+        d = dict(d)
+        d["inputs"] = [TensorSpec.from_dict(t) for t in d["inputs"]]
+        d["outputs"] = [TensorSpec.from_dict(t) for t in d["outputs"]]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class Manifest:
+    models: list[ModelEntry]
+    created_by: str = ""
+    schema: int = SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise BundleError(f"{path}: no manifest.json (not an animetool bundle)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BundleError(f"{path}: manifest is not valid JSON ({e})") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else None
+            raise BundleError(f"{path}: manifest schema {got!r} is not supported (this runtime reads schema {SCHEMA})")
+        try:
+            models = [ModelEntry.from_dict(m) for m in data["models"]]
+        except (KeyError, TypeError) as e:
+            raise BundleError(f"{path}: manifest entry is missing field {e}") from None
+        return cls(models=models, created_by=data.get("created_by", ""), schema=SCHEMA)
+
+
+def model_files(path: Path) -> list[Path]:
+    """The files one model is made of: a file, an OpenVINO .xml with its .bin, or a Core ML .mlpackage folder."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    weights = path.with_suffix(".bin")
+    return [path, weights] if path.suffix == ".xml" and weights.exists() else [path]
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 over model_files(path); folder members are prefixed with their relative path so renames count."""
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in model_files(path):
+        if path.is_dir():
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def size_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in model_files(path))

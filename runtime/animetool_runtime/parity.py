@@ -1,0 +1,71 @@
+"""Parity of an exported model against the PyTorch reference outputs stored in the bundle (reference/<model>.npz)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Model
+from .pose.decode import decode_heatmaps
+
+# Errors are divided by the reference output's range (max - min) so one bound fits every model.
+TOLERANCES = {
+    "fp32": {"max": 1e-3, "mean": 1e-4},
+    "fp16": {"max": 2e-2, "mean": 2e-3},
+    "int8": {"max": 0.25, "mean": 2e-2},
+}
+
+
+def to_layout(x: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Move a 4-D array between NCHW and NHWC."""
+    if x.ndim != 4 or src == dst:
+        return x
+    return x.transpose(0, 2, 3, 1) if (src, dst) == ("NCHW", "NHWC") else x.transpose(0, 3, 1, 2)
+
+
+def reference(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The stored PyTorch inputs (N x input shape, NCHW) and outputs, keyed by output name."""
+    with np.load(path) as z:
+        return z["input"], {k[len("output:"):]: z[k] for k in z.files if k.startswith("output:")}
+
+
+def task_metric(model: Model, name: str, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """The model's own quality figure against the reference: keypoint agreement for pose, PSNR for images."""
+    post = model.entry.postprocess
+    if post.get("decoder") == "heatmap-argmax":
+        size = max(model.entry.preprocess.get("size", [1, 1]))
+        d = [np.linalg.norm(decode_heatmaps(o[None], post["stride"])[:, :2] - decode_heatmaps(r[None], post["stride"])[:, :2], axis=1)
+             for o, r in zip(out, ref)]
+        return {"pck@0.05": float(np.mean(np.concatenate(d) <= 0.05 * size))}
+    if post.get("decoder") == "image":
+        lo, hi = post.get("range", [0, 1])
+        mse = float(np.mean((np.clip(out, lo, hi) - ref) ** 2))
+        return {"psnr_db": float(10 * np.log10((hi - lo) ** 2 / max(mse, 1e-12)))}
+    return {}
+
+
+def measure(model: Model, ref_path: Path) -> dict:
+    """Run every reference input through the exported model; errors, task metric and a pass/fail against TOLERANCES."""
+    entry = model.entry
+    inputs, refs = reference(ref_path)
+    src = "NCHW"
+    outs: dict[str, list[np.ndarray]] = {o.name: [] for o in entry.outputs}
+    for x in inputs:
+        ys = model.run(to_layout(x[None], src, entry.inputs[0].layout))
+        for spec, y in zip(entry.outputs, ys):
+            outs[spec.name].append(to_layout(y, spec.layout, src)[0])
+    result: dict = {"samples": int(len(inputs)), "outputs": {}}
+    tol = TOLERANCES.get(entry.precision, TOLERANCES["int8"])
+    ok = True
+    for ref_name, (name, got) in zip(refs, outs.items()):
+        ref, out = refs[ref_name], np.stack(got)
+        span = float(ref.max() - ref.min()) or 1.0
+        err = np.abs(out - ref)
+        rel_max, rel_mean = float(err.max()) / span, float(err.mean()) / span
+        figures = {"max_abs": float(err.max()), "mean_abs": float(err.mean()), "rel_max": rel_max, "rel_mean": rel_mean,
+                   **task_metric(model, name, out, ref)}
+        result["outputs"][name] = figures
+        ok &= rel_max <= tol["max"] and rel_mean <= tol["mean"]
+    result["tolerance"] = tol
+    result["status"] = "ok" if ok else "parity-failed"
+    return result

@@ -1,0 +1,118 @@
+"""Export sources to targets x precisions and write the bundle atomically: all of it appears, or none of it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path
+
+from . import __version__, calib
+from .export import ExportJob, targets
+from .sources import Source
+
+CALIB_COUNT, REFERENCE_COUNT = 32, 4
+
+
+class ExportError(RuntimeError):
+    """An exporter failed; the message names the model, target and precision."""
+
+
+@contextlib.contextmanager
+def atomic_output(out: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside out; on success it becomes out (folder, or .zip), on any failure it is removed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        final = tmp
+        if out.suffix == ".zip":
+            final = out.parent / f".{out.name}.partial-{os.getpid()}.zip"
+            with zipfile.ZipFile(final, "w", zipfile.ZIP_DEFLATED) as zf:
+                for f in sorted(tmp.rglob("*")):
+                    zf.write(f, f.relative_to(tmp).as_posix())
+            shutil.rmtree(tmp)
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            out.rename(old)
+        final.rename(out)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        Path(f"{tmp}.zip").unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    tmp = root / f".{MANIFEST}.tmp"
+    tmp.write_text(manifest.to_json())
+    tmp.replace(root / MANIFEST)
+
+
+def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
+    """PyTorch fp32 outputs on held-out real inputs, stored so verify and bench compare every file to the same numbers."""
+    outs: dict[str, list[np.ndarray]] = {n: [] for n in source.output_names}
+    with torch.no_grad():
+        for x in inputs:
+            ys = source.module(torch.from_numpy(x))
+            for n, y in zip(source.output_names, ys if isinstance(ys, (tuple, list)) else [ys]):
+                outs[n].append(y.numpy()[0])
+    rel = f"reference/{source.name}.npz"
+    (root / "reference").mkdir(exist_ok=True)
+    np.savez_compressed(root / rel, input=np.concatenate(inputs),
+                        **{f"output:{n}": np.stack(v) for n, v in outs.items()})
+    return rel
+
+
+def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
+                  out: Path, on_step: Callable[[str], None] = lambda s: None) -> Manifest:
+    """Every source x target x precision into one bundle with its manifest and reference outputs."""
+    table = targets()
+    entries: list[ModelEntry] = []
+    with atomic_output(out) as root:
+        for src in sources:
+            inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT)
+            held = min(REFERENCE_COUNT, len(inputs) // 5)
+            calib_inputs, ref_inputs = (inputs[:-held], inputs[-held:]) if held else (inputs, inputs[:REFERENCE_COUNT])
+            ref = _reference(src, ref_inputs, root)
+            example = torch.from_numpy(ref_inputs[0])
+            for tname in target_names:
+                target = table[tname]
+                for prec in precisions:
+                    if prec not in target.precisions:
+                        continue
+                    on_step(f"{src.name} -> {tname} {prec}")
+                    job = ExportJob(module=src.module, example=example, precision=prec, calib=calib_inputs,
+                                    out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names))
+                    start = time.perf_counter()
+                    try:
+                        res = target.fn(job)
+                    except ImportError as e:
+                        raise ExportError(f"{tname} export needs its tools ({e}); pip install 'animetool[{target.extra}]'") from None
+                    except Exception as e:
+                        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                        raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}") from e
+                    details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
+                                   calibration_samples=len(calib_inputs) if prec == "int8" else 0,
+                                   calibration_data=str(calib_path) if calib_path else "scikit-image sample photos")
+                    entries.append(ModelEntry(
+                        name=src.name, task=src.task, format=tname, precision=prec, file=res.file,
+                        sha256=sha256_path(root / res.file), inputs=res.inputs, outputs=res.outputs,
+                        preprocess=src.preprocess, postprocess=src.postprocess,
+                        source=dict(src.provenance, recipe=" ".join(["animetool"] + sys.argv[1:])),
+                        export=details, reference=ref))
+        manifest = Manifest(models=entries, created_by=f"animetool {__version__}")
+        write_manifest(root, manifest)
+    return manifest
+

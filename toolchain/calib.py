@@ -1,0 +1,91 @@
+"""Real calibration and reference inputs: a user's images or .npy arrays, or sample photos shipped by scikit-image."""
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from animetool_runtime.image import preprocess
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Colour photos inside the scikit-image wheel (skimage/data): real pictures with no download.
+SAMPLE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
+                 "rocket.jpg", "retina.jpg", "ihc.png", "hubble_deep_field.jpg", "brick.png", "grass.png",
+                 "gravel.png", "camera.png", "coins.png", "moon.png", "page.png"]
+
+
+class CalibError(ValueError):
+    """Calibration data that cannot be used; the message names the file and the fault."""
+
+
+def sample_photo_paths() -> list[Path]:
+    root = importlib.resources.files("skimage") / "data"
+    return [Path(str(root / n)) for n in SAMPLE_PHOTOS]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise CalibError(f"{path}: cannot read image ({e})") from None
+
+
+def _crops(images: list[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
+    """count random crops (35-100% of the side) so a handful of photos gives varied activations."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        img = images[i % len(images)]
+        h, w = img.shape[:2]
+        s = rng.uniform(0.35, 1.0)
+        ch, cw = max(8, int(h * s)), max(8, int(w * s))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        out.append(img[y:y + ch, x:x + cw])
+    return out
+
+
+def sample_inputs(input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Inputs made from the scikit-image sample photos (random crops), pre-processed as the model expects."""
+    photos = [read_rgb(p) for p in sample_photo_paths()]
+    return [_image_input(img, input_shape, pre) for img in _crops(photos, count, seed)]
+
+
+def _image_input(rgb: np.ndarray, input_shape: tuple[int, ...], pre: dict) -> np.ndarray:
+    spec = dict(pre, size=list(input_shape[2:]))
+    x = preprocess(rgb, spec)
+    return x[:, :1] if input_shape[1] == 1 else x
+
+
+def _npy(path: Path, input_shape: tuple[int, ...]) -> list[np.ndarray]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CalibError(f"{path}: cannot read .npy ({e})") from None
+    if tuple(arr.shape) == tuple(input_shape):
+        return [arr.astype(np.float32)]
+    if tuple(arr.shape[1:]) == tuple(input_shape[1:]):
+        return [a[None].astype(np.float32) for a in arr]
+    raise CalibError(f"{path}: array shape {list(arr.shape)} does not fit input {list(input_shape)} (or N x {list(input_shape[1:])})")
+
+
+def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Up to count inputs from a folder of images/.npy, one image or one .npy; None means the sample photos."""
+    if path is None:
+        if pre.get("kind") != "image":
+            raise CalibError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
+        return sample_inputs(input_shape, pre, count, seed)
+    path = Path(path)
+    if not path.exists():
+        raise CalibError(f"{path}: calibration path not found")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    images = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
+    arrays = [a for f in files if f.suffix.lower() == ".npy" for a in _npy(f, input_shape)]
+    if images and pre.get("kind") != "image":
+        raise CalibError(f"{path}: images given but input {list(input_shape)} is not an image; use .npy inputs")
+    out = arrays + [_image_input(read_rgb(f), input_shape, pre) for f in images[: max(0, count - len(arrays))]]
+    if not out:
+        raise CalibError(f"{path}: no calibration images ({', '.join(sorted(IMAGE_EXTS))}) or .npy inputs found")
+    return out[:count]

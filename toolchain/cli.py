@@ -1,0 +1,196 @@
+"""The animetool command line: export, verify, bench, models."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-generator networks for phones.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=True)
+
+
+def fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from animetool_runtime.manifest import BundleError
+
+    from .build import ExportError
+    from .calib import CalibError
+    from .sources import SourceError
+
+    return (BundleError, CalibError, SourceError, ExportError)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if not text:
+        return None
+    try:
+        return tuple(int(t) for t in text.replace("x", ",").split(","))
+    except ValueError:
+        fail(f"--input-shape {text!r}: expected integers like 1,3,224,224")
+
+
+@app.command()
+def export(
+    model: Optional[List[str]] = typer.Argument(None, help="registered name, checkpoint file, or package.module:factory; "
+                                                           "none = the built-in default models"),
+    target: List[str] = typer.Option(["onnx"], "--target", "-t", help="onnx, tflite, coreml, openvino or all (repeat or comma list)"),
+    precision: List[str] = typer.Option(["fp32"], "--precision", "-p", help="fp32, fp16, int8 or all; Core ML also w8, palette4"),
+    calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs for int8 calibration "
+                                                    "(default: scikit-image's sample photos)"),
+    input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
+    out: Path = typer.Option(..., "--out", "-o", help="bundle folder, or a path ending in .zip"),
+    as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
+) -> None:
+    """Export models into one bundle (model files + manifest.json), written atomically."""
+    from .build import export_bundle
+    from .export import PRECISIONS, targets
+    from .models import default_models
+    from .sources import resolve
+
+    table = targets()
+    tnames = list(table) if "all" in _split(target) else _split(target)
+    for t in tnames:
+        if t not in table:
+            fail(f"unknown target {t!r}; choose from {', '.join(table)} or all")
+    precs = list(PRECISIONS) if "all" in _split(precision) else _split(precision)
+    known = {p for t in table.values() for p in t.precisions}
+    for p in precs:
+        if p not in known:
+            fail(f"unknown precision {p!r}; choose from {', '.join(sorted(known))} or all")
+    try:
+        sources = [resolve(m, _shape(input_shape)) for m in (model or default_models())]
+        steps = sum(1 for _ in sources for t in tnames for p in precs if p in table[t].precisions)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task("export", total=steps)
+
+            def step(desc: str) -> None:
+                if bar.tasks[task].description != "export":
+                    bar.advance(task)
+                bar.update(task, description=desc)
+
+            manifest = export_bundle(sources, tnames, precs, calib, out, on_step=step)
+            bar.update(task, completed=steps, description="done")
+    except _user_errors() as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; nothing was written")
+    if as_json:
+        print(manifest.to_json())
+    else:
+        console.print(f"wrote {out} ({len(manifest.models)} model files)")
+
+
+@app.command()
+def verify(
+    bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
+    as_json: bool = typer.Option(False, "--json", help="print the parity figures as JSON"),
+) -> None:
+    """Run every model of a bundle through the runtime against the PyTorch reference; record parity in the manifest."""
+    from animetool_runtime.bench import parity_text
+
+    from .verify import verify as run_verify
+
+    rows = []
+
+    def show(entry, res):
+        figures = next(iter(res.get("outputs", {}).values()), None)
+        text = parity_text(figures) if figures else res.get("reason") or res.get("numeric", "")
+        if entry.format == "coreml" and "spec_version" in res:
+            text = f"spec {res['spec_version']}, {len(res['ops'])} op types, I/O match; numeric parity {res['numeric']}"
+            if res.get("problems"):
+                text = "; ".join(res["problems"])
+        rows.append((entry.name, entry.format, entry.precision, res["status"], text))
+        if not as_json:
+            console.print(f"  {entry.key}: {res['status']}", highlight=False)
+
+    try:
+        results = run_verify(bundle, on_entry=show)
+    except _user_errors() as e:
+        fail(str(e))
+    if as_json:
+        print(json.dumps([{"key": e.key, **r} for e, r in results], indent=2))
+    else:
+        t = Table("model", "format", "precision", "status", "parity", title=f"verify {bundle}")
+        for r in rows:
+            t.add_row(*r)
+        Console().print(t)
+    if any(r["status"] in ("failed", "parity-failed") for _, r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
+    backend: Optional[List[str]] = typer.Option(None, help="only these backends (onnxruntime, litert, openvino, coreml)"),
+    threads: str = typer.Option("1", help="comma list of thread counts, e.g. 1,2"),
+    runs: int = typer.Option(50, help="timed runs per row"),
+    warmup: int = typer.Option(5, help="untimed runs first"),
+    save: Optional[Path] = typer.Option(None, help="also write the JSON result to this file"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (with the device description)"),
+) -> None:
+    """Latency, FPS, size, parity and peak RSS of every model x format x precision (a fresh process per row)."""
+    from animetool_runtime.bench import COLUMNS, bench as run_bench, cells
+
+    try:
+        n_threads = [int(t) for t in threads.split(",")]
+    except ValueError:
+        fail(f"--threads {threads!r}: expected integers like 1,2")
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                      transient=True) as bar:
+            task = bar.add_task("bench")
+            result = run_bench(str(bundle), backend, n_threads, runs, warmup,
+                               on_row=lambda r: bar.update(task, description=f"{r['model']} {r['format']} {r['precision']}"))
+    except _user_errors() as e:
+        fail(str(e))
+    if save:
+        tmp = save.with_name(f".{save.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(save)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        d = result["device"]
+        t = Table(*[h for _, h in COLUMNS], title=f"{d['cpu']} ({d['cores']} cores), {d['os']}")
+        for r in result["rows"]:
+            t.add_row(*cells(r))
+        Console(width=200).print(t)
+    if any(r["status"] == "failed" for r in result["rows"]):
+        raise typer.Exit(1)
+
+
+@app.command("models")
+def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
+    """List the registered models (default ones marked)."""
+    from .models import REGISTRY
+
+    rows = [{"name": m.name, "task": m.task, "input": list(m.input_shape), "default": m.default, "weights": m.weights}
+            for m in REGISTRY.values()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table("name", "task", "input", "default", "weights")
+    for r in rows:
+        t.add_row(r["name"], r["task"], str(r["input"]), "yes" if r["default"] else "", r["weights"] or "")
+    Console().print(t)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

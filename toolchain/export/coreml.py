@@ -1,0 +1,88 @@
+"""Core ML target: an ML Program (.mlpackage) from torch.jit.trace + coremltools.convert, compressed in coremltools."""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+
+from animetool_runtime.backends.coreml import main_ops, tensor_specs
+
+from . import ExportJob, Exported, register_target
+
+_CALIB_STEPS = 1 << 30  # milestone that is never reached: observers stay on, fake-quant stays off
+
+
+def _w8a8(job: ExportJob) -> torch.nn.Module:
+    """Static W8A8 on the torch side, because Core ML's own activation calibration must run the model (macOS only).
+
+    coremltools' LinearQuantizer (torch FX) folds BN, min/max-observes job.calib, and finalize() writes
+    quantize/dequantize pairs that convert to MIL quantize/dequantize ops (iOS17+) with int8 weights."""
+    from coremltools.optimize.torch.quantization import (
+        LinearQuantizer, LinearQuantizerConfig, ModuleLinearQuantizerConfig)
+
+    if not job.calib:
+        raise ValueError("coreml int8 (W8A8) needs calibration inputs, and job.calib is empty")
+    cfg = ModuleLinearQuantizerConfig(quantization_scheme="symmetric", weight_observer="min_max",
+                                      activation_observer="min_max", milestones=[0, _CALIB_STEPS, _CALIB_STEPS, 0])
+    quantizer = LinearQuantizer(copy.deepcopy(job.module).eval(), LinearQuantizerConfig(global_config=cfg))
+    prepared = quantizer.prepare(example_inputs=(job.example,), inplace=True)
+    quantizer.step()  # step 0: observers on, BN statistics frozen, fake-quant off (plain PTQ calibration)
+    prepared.eval()
+    with torch.no_grad():
+        for x in job.calib:
+            prepared(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    return quantizer.finalize(inplace=True)
+
+
+def _convert(module: torch.nn.Module, job: ExportJob, precision, target):
+    """Trace (torch.export also converts, but gives no control over output names) and convert with float32 I/O."""
+    import coremltools as ct
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings and torch's deprecation notice for quantize_per_tensor
+        traced = torch.jit.trace(module, job.example)
+        return ct.convert(
+            traced,
+            inputs=[ct.TensorType(name=job.input_name, shape=tuple(job.example.shape), dtype=np.float32)],
+            outputs=[ct.TensorType(name=n, dtype=np.float32) for n in job.output_names],
+            convert_to="mlprogram", minimum_deployment_target=target, compute_precision=precision)
+
+
+@register_target("coreml", extra="coreml", precisions=("fp32", "fp16", "int8", "w8", "palette4"))
+def export(job: ExportJob) -> Exported:
+    """fp32/fp16 set compute precision; w8 and palette4 compress weights after conversion; int8 is W8A8 (see _w8a8)."""
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    fp16, target = ct.precision.FLOAT16, ct.target.iOS16
+    thr = cto.OpLinearQuantizerConfig().weight_threshold
+    if job.precision == "fp32":
+        model, quant = _convert(job.module, job, ct.precision.FLOAT32, target), "none (fp32 weights and compute)"
+    elif job.precision == "fp16":
+        model, quant = _convert(job.module, job, fp16, target), "none (fp16 weights and compute)"
+    elif job.precision == "w8":
+        cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+        model = cto.linear_quantize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
+        quant = f"weight-only int8, linear symmetric per output channel (weights > {thr} elements); fp16 compute"
+    elif job.precision == "palette4":
+        cfg = cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor")
+        model = cto.palettize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
+        quant = f"4-bit k-means palettization, one LUT per tensor (weights > {thr} elements); fp16 compute"
+    elif job.precision == "int8":
+        model = _convert(_w8a8(job), job, fp16, ct.target.iOS17)
+        quant = (f"W8A8 static PTQ (coremltools.optimize.torch LinearQuantizer, min/max over {len(job.calib)} "
+                 "calibration inputs): int8 per-channel symmetric weights, 8-bit per-tensor activations; fp16 compute")
+    else:
+        raise ValueError(f"coreml: unsupported precision {job.precision!r}")
+
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    path = job.out_dir / f"{job.stem}.mlpackage"
+    model.save(str(path))  # replaces an existing package
+
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()  # read back what the file declares
+    return Exported(
+        file=path.name, inputs=tensor_specs(spec.description.input), outputs=tensor_specs(spec.description.output),
+        details={"tool": f"coremltools {ct.__version__}", "quantization": quant,
+                 "spec_version": int(spec.specificationVersion), "ops": sorted({op.type for op in main_ops(spec)})})

@@ -1,0 +1,96 @@
+"""OpenVINO IR target (.xml + .bin): fp32, fp16 (OpenVINO's FP16 weight compression) and int8 (NNCF static PTQ)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+from animetool_runtime.manifest import TensorSpec
+
+from . import ExportJob, Exported, register_target
+
+
+def _short(version: str) -> str:
+    """'2026.4.1-22982-e213a14-releases/2026/4' -> '2026.4.1': the build suffix is noise in a manifest."""
+    return version.split("-")[0]
+
+
+def _specs(ports) -> list[TensorSpec]:
+    """Tensor specs as the saved IR declares them (static NCHW float32 I/O, never quantized at the boundary)."""
+    return [
+        TensorSpec(
+            name=p.get_any_name(),
+            shape=[int(d) for d in p.get_shape()],
+            dtype=p.get_element_type().to_dtype().name,
+        )
+        for p in ports
+    ]
+
+
+def _quantize(model, calib):
+    """Static INT8 PTQ with NNCF (symmetric, CNN defaults); NNCF's rich progress bars go to a swallowed stdout."""
+    import nncf
+
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return nncf.quantize(
+                model,
+                nncf.Dataset(calib),
+                preset=nncf.QuantizationPreset.PERFORMANCE,
+                target_device=nncf.TargetDevice.ANY,
+                subset_size=len(calib),
+            )
+    finally:
+        logger.setLevel(level)
+
+
+@register_target("openvino", extra="openvino")
+def export(job: ExportJob) -> Exported:
+    """Trace the module with OpenVINO's PyTorch frontend at the example's static shape, optionally quantize, save IR."""
+    import openvino as ov
+
+    ex = job.example
+    model = ov.convert_model(job.module, example_input=ex, input=[(list(ex.shape), ov.Type.f32)])
+    if len(model.inputs) != 1 or len(model.outputs) != len(job.output_names):
+        raise ValueError(
+            f"openvino: model has {len(model.inputs)} inputs / {len(model.outputs)} outputs, "
+            f"expected 1 / {len(job.output_names)} ({', '.join(job.output_names)})"
+        )
+    # Stable names for the runtime; the layout goes into the IR's rt_info so OpenVINO tools know it is NCHW.
+    model.inputs[0].get_tensor().set_names({job.input_name})
+    model.inputs[0].get_node().set_layout(ov.Layout("NCHW"))
+    for port, name in zip(model.outputs, job.output_names):
+        port.get_tensor().set_names({name})
+
+    tool = f"openvino {_short(ov.__version__)}"
+    if job.precision == "int8":
+        import nncf
+
+        if not job.calib:
+            raise ValueError("openvino int8 needs calibration inputs (job.calib is empty)")
+        model = _quantize(model, job.calib)
+        tool += f"; nncf {_short(nncf.__version__)}"
+        quant = f"NNCF static PTQ, int8 symmetric weights+activations, {len(job.calib)} calibration inputs"
+    elif job.precision == "fp16":
+        quant = "fp16 weights (OpenVINO compress_to_fp16), fp32 I/O and compute precision left to the device"
+    elif job.precision == "fp32":
+        quant = "none"
+    else:
+        raise ValueError(f"openvino: unknown precision {job.precision!r}")
+
+    out_dir = Path(job.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xml, bin_ = f"{job.stem}.xml", f"{job.stem}.bin"
+    ov.save_model(model, out_dir / xml, compress_to_fp16=job.precision == "fp16")
+
+    saved = ov.Core().read_model(out_dir / xml)
+    return Exported(
+        file=xml,
+        inputs=_specs(saved.inputs),
+        outputs=_specs(saved.outputs),
+        details={"tool": tool, "quantization": quant, "files": [xml, bin_]},
+    )

@@ -1,0 +1,94 @@
+"""TFLite target: litert-torch conversion with NHWC I/O (what Android code feeds), fp16 via ai-edge-quantizer, int8 via PT2E."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from animetool_runtime.manifest import TensorSpec
+
+from . import ExportJob, Exported, register_target
+
+
+class _Named(torch.nn.Module):
+    """Takes the input as a keyword and returns a dict, so the file's signature uses our input/output names."""
+
+    def __init__(self, inner: torch.nn.Module, input_name: str, output_names: list[str]):
+        super().__init__()
+        self.inner, self.input_name, self.output_names = inner, input_name, output_names
+
+    def forward(self, **kwargs):
+        out = self.inner(kwargs[self.input_name])
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        return dict(zip(self.output_names, out))
+
+
+def _nhwc(a):
+    """NCHW -> NHWC, for the example and the calibration data fed to the channel-last wrapper."""
+    return a.permute(0, 2, 3, 1).contiguous() if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
+
+
+def _read_specs(path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Read I/O back from the written file through the runtime backend, so manifest and runtime agree."""
+    from animetool_runtime.backends.litert import Backend
+
+    b = Backend(path, threads=1)
+    return b.inputs, b.outputs
+
+
+def _fp16_weights(model_bytes: bytes) -> bytes:
+    """LiteRT fp16: conv/FC weights cast to fp16 (dequantized in-graph), activations and I/O stay float32."""
+    from ai_edge_quantizer import qtyping, quantizer
+
+    qt = quantizer.Quantizer(bytearray(model_bytes))
+    qt.add_weight_only_config(
+        regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+        granularity=qtyping.QuantGranularity.TENSORWISE, algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING)
+    return bytes(qt.quantize(enable_progress_report=False).quantized_model)
+
+
+@register_target("tflite", extra="tflite")
+def export(job: ExportJob) -> Exported:
+    """Convert job.module to job.out_dir/<stem>.tflite with NHWC input and NHWC 4-D outputs."""
+    import litert_torch
+
+    module = job.module.eval()
+    with torch.no_grad():
+        out = module(job.example)
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    names = list(job.output_names) + [f"output_{i}" for i in range(len(job.output_names), len(outs))]
+    wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=[i for i, o in enumerate(outs) if o.ndim == 4])
+    model = _Named(wrapped, job.input_name, names[: len(outs)]).eval()
+    kwargs = {job.input_name: _nhwc(job.example)}
+
+    quant_config, how = None, "none (float32)"
+    if job.precision == "int8":
+        if not job.calib:
+            raise ValueError("int8 export needs calibration inputs (job.calib is empty)")
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+        from litert_torch.quantize.quant_config import QuantConfig
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        model = prepare_pt2e(torch.export.export(model, (), kwargs).module(), quantizer)
+        with torch.no_grad():
+            for x in job.calib:
+                model(**{job.input_name: _nhwc(np.asarray(x, dtype=np.float32))})
+        model = convert_pt2e(model, fold_quantize=False)
+        model.training = False  # captured in eval mode already; only silences litert's training-mode warning
+        quant_config = QuantConfig(pt2e_quantizer=quantizer)
+        how = f"PT2E static int8, per-channel symmetric weights, calibrated on {len(job.calib)} samples"
+    elif job.precision != "fp32" and job.precision != "fp16":
+        raise ValueError(f"tflite: unsupported precision {job.precision!r}")
+
+    edge = litert_torch.convert(model, sample_kwargs=kwargs, quant_config=quant_config)
+    data = edge.model_content()
+    if job.precision == "fp16":
+        data = _fp16_weights(data)
+        how = "fp16 weights (ai-edge-quantizer float casting), float32 activations and I/O"
+
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    path = job.out_dir / f"{job.stem}.tflite"
+    path.write_bytes(data)
+    inputs, outputs = _read_specs(path)
+    return Exported(file=path.name, inputs=inputs, outputs=outputs,
+                    details={"tool": f"litert-torch {litert_torch.__version__}", "quantization": how})

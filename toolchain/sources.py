@@ -1,0 +1,121 @@
+"""Resolve a MODEL argument: a registered name, a checkpoint file, or package.module:factory."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .models import REGISTRY, create_model
+
+
+class SourceError(ValueError):
+    """A MODEL argument that cannot be turned into a module; the message names it and the fault."""
+
+
+@dataclass
+class Source:
+    """A module ready to export plus what the manifest says about it."""
+
+    name: str
+    task: str
+    module: torch.nn.Module
+    input_shape: tuple[int, ...]
+    preprocess: dict[str, Any]
+    postprocess: dict[str, Any] = field(default_factory=dict)
+    output_names: list[str] = field(default_factory=lambda: ["output"])
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _card_licence(card: Path) -> str:
+    for line in card.read_text().splitlines() if card.exists() else []:
+        if line.lower().startswith("licence:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _registered(name: str, state: dict | None = None, weights: Path | None = None, meta: dict | None = None) -> Source:
+    info = REGISTRY[name]
+    module = create_model(name, pretrained=state is None)
+    if state is not None:
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as e:
+            raise SourceError(f"{weights}: weights do not fit {name} ({str(e).splitlines()[0]})") from None
+    weights = weights or info.weights_path
+    prov = {"architecture": name, "weights": weights.name if weights else None,
+            "weights_sha256": _sha256(weights) if weights else None, "card": info.card_path.name,
+            "licence": (meta or {}).get("licence") or _card_licence(info.card_path),
+            "weights_source": (meta or {}).get("source", "see model card"), "teacher": (meta or {}).get("teacher")}
+    return Source(name, info.task, module.eval(), info.input_shape, info.preprocess, info.postprocess,
+                  list(info.output_names), prov)
+
+
+def _checkpoint(path: Path) -> Source:
+    """A .safetensors whose metadata names its registered arch, or a .pt dict {"arch": ..., "state_dict": ...}."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:  # safetensors raises its own error types for truncated files
+            raise SourceError(f"{path}: not a readable safetensors file ({e})") from None
+    else:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SourceError(f"{path}: not a readable torch checkpoint ({str(e).splitlines()[0]})") from None
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise SourceError(f"{path}: checkpoint must be a dict with 'arch' and 'state_dict'")
+        meta, state = {k: v for k, v in ckpt.items() if k != "state_dict" and isinstance(v, str)}, ckpt["state_dict"]
+    arch = meta.get("arch")
+    if arch not in REGISTRY:
+        raise SourceError(f"{path}: checkpoint names no registered architecture (arch={arch!r}); "
+                          f"registered: {', '.join(sorted(REGISTRY))}")
+    return _registered(arch, state, path, meta)
+
+
+def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
+    mod_name, _, fn_name = spec.partition(":")
+    if input_shape is None:
+        raise SourceError(f"{spec}: a package.module:factory model needs --input-shape, e.g. 1,3,224,224")
+    try:
+        fn = getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError) as e:
+        raise SourceError(f"{spec}: cannot import factory ({e})") from None
+    module = fn()
+    if not isinstance(module, torch.nn.Module):
+        raise SourceError(f"{spec}: factory returned {type(module).__name__}, not a torch.nn.Module")
+    image = len(input_shape) == 4 and input_shape[1] in (1, 3)
+    pre = {"kind": "image", "size": list(input_shape[2:]), "color": "RGB", "range": [0, 1]} if image else {"kind": "tensor"}
+    name = fn_name.replace("_", "-")
+    prov = {"architecture": spec, "weights": "as built by the factory", "licence": "user-supplied (not recorded)"}
+    return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, ["output"], prov)
+
+
+def resolve(spec: str, input_shape: tuple[int, ...] | None = None) -> Source:
+    if spec in REGISTRY:
+        return _registered(spec)
+    path = Path(spec)
+    if path.suffix in (".safetensors", ".pt", ".pth", ".ckpt"):
+        if not path.exists():
+            raise SourceError(f"{path}: checkpoint not found")
+        return _checkpoint(path)
+    if ":" in spec:
+        return _factory(spec, input_shape)
+    raise SourceError(f"{spec}: not a registered model ({', '.join(sorted(REGISTRY))}), checkpoint file or "
+                      f"package.module:factory")
+
+
+def describe(source: Source) -> str:
+    return json.dumps({"name": source.name, "task": source.task, "input": list(source.input_shape)})
