@@ -1,0 +1,39 @@
+"""Shared fixtures: one real bundle of every registered model x target x precision, exported once per session."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True, env=env, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"animetool {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def full_bundle(tmp_path_factory) -> Path:
+    """Every registered model to every target at every precision it offers (Core ML: all five)."""
+    from animetool.models import list_models
+
+    out = tmp_path_factory.mktemp("bundle") / "all"
+    animetool("export", *list_models(), "-t", "all", "-p", "fp32,fp16,int8,w8,palette4", "-o", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def verified(full_bundle) -> dict:
+    """animetool verify on the full bundle; its JSON keyed by model/format/precision."""
+    proc = animetool("verify", str(full_bundle), "--json", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {r["key"]: r for r in json.loads(proc.stdout)}
