@@ -5,6 +5,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -24,6 +25,32 @@ CALIB_COUNT, REFERENCE_COUNT = 32, 4
 
 class ExportError(RuntimeError):
     """An exporter failed; the message names the model, target and precision."""
+
+
+@contextlib.contextmanager
+def quiet_native() -> Iterator[None]:
+    """Send fd 1 and 2 to a scratch file while a converter runs: C++ tools (absl, XNNPACK, oneDNN) log there directly.
+
+    ANIMETOOL_VERBOSE=1 keeps them. Our own console writes to a duplicate of the original stderr, so it stays visible.
+    """
+    if os.environ.get("ANIMETOOL_VERBOSE"):
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 @contextlib.contextmanager
@@ -52,6 +79,17 @@ def atomic_output(out: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         Path(f"{tmp}.zip").unlink(missing_ok=True)
         raise
+
+
+def _interrupted(e: BaseException) -> bool:
+    """True when a KeyboardInterrupt lies in e's cause/context chain (torch.export re-raises Ctrl-C as its own error)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
@@ -97,12 +135,18 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                                     out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names))
                     start = time.perf_counter()
                     try:
-                        res = target.fn(job)
+                        with quiet_native():
+                            res = target.fn(job)
                     except ImportError as e:
+                        if _interrupted(e):
+                            raise KeyboardInterrupt from None
                         raise ExportError(f"{tname} export needs its tools ({e}); pip install 'animetool[{target.extra}]'") from None
                     except Exception as e:
+                        if _interrupted(e):  # a tool turned Ctrl-C into its own error: still an interrupt
+                            raise KeyboardInterrupt from None
                         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                        raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}") from e
+                        hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
+                        raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,
                                    calibration_data=str(calib_path) if calib_path else "scikit-image sample photos")

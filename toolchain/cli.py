@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,9 +14,24 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+
+def _quiet_tools() -> None:
+    """The exporters' own progress logs and warnings would bury ours; ANIMETOOL_VERBOSE=1 keeps them."""
+    if os.environ.get("ANIMETOOL_VERBOSE"):
+        return
+    for key, value in {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3",
+                       "TQDM_DISABLE": "1"}.items():
+        os.environ.setdefault(key, value)
+    for category in (FutureWarning, DeprecationWarning, UserWarning, RuntimeWarning):
+        warnings.filterwarnings("ignore", category=category)
+    for name in ("coremltools", "torch", "torch.onnx", "torch.utils._pytree", "nncf", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+_quiet_tools()
 app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-generator networks for phones.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console(stderr=True)
+console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
 
 
 def fail(msg: str) -> None:

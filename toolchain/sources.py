@@ -51,6 +51,11 @@ def _registered(name: str, state: dict | None = None, weights: Path | None = Non
         except RuntimeError as e:
             raise SourceError(f"{weights}: weights do not fit {name} ({str(e).splitlines()[0]})") from None
     weights = weights or info.weights_path
+    if meta is None and weights is not None:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), "pt") as f:
+            meta = f.metadata() or {}
     prov = {"architecture": name, "weights": weights.name if weights else None,
             "weights_sha256": _sha256(weights) if weights else None, "card": info.card_path.name,
             "licence": (meta or {}).get("licence") or _card_licence(info.card_path),

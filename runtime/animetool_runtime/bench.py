@@ -57,12 +57,13 @@ def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (
         backend = FORMAT_BACKEND[e.format]
         if backends and backend not in backends and e.format not in backends:
             continue
+        if e.format == "coreml" and sys.platform != "darwin":
+            rows.append({"model": e.name, "format": e.format, "precision": e.precision, "backend": backend,
+                         "status": "skipped", "reason": "Core ML runs only on macOS"})
+            on_row(rows[-1])
+            continue
         for n in threads:
             row = {"model": e.name, "format": e.format, "precision": e.precision, "backend": backend, "threads": n}
-            if e.format == "coreml" and sys.platform != "darwin":
-                rows.append(dict(row, status="skipped", reason="Core ML runs only on macOS"))
-                on_row(rows[-1])
-                continue
             cmd = [sys.executable, "-m", "animetool_runtime", "_bench_one", str(bundle), e.key, str(n), str(runs), str(warmup)]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
