@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -81,8 +84,40 @@ def atomic_output(out: Path) -> Iterator[Path]:
         raise
 
 
+class _Sigint:
+    """Whether Ctrl-C came during export_bundle. Python drops a KeyboardInterrupt raised inside a finalizer (__del__,
+    e.g. during torch.export), and tools re-wrap it, so the export also checks this between steps and before committing."""
+
+    seen = False
+
+    @staticmethod
+    def handler(signum, frame):
+        _Sigint.seen = True
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _noting_sigint() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    _Sigint.seen = False
+    signal.signal(signal.SIGINT, _Sigint.handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _check_interrupt() -> None:
+    if _Sigint.seen:
+        raise KeyboardInterrupt
+
+
 def _interrupted(e: BaseException) -> bool:
-    """True when a KeyboardInterrupt lies in e's cause/context chain (torch.export re-raises Ctrl-C as its own error)."""
+    """True after a Ctrl-C, or when a KeyboardInterrupt lies in e's cause/context chain (torch.export re-raises it as its own error)."""
+    if _Sigint.seen:
+        return True
     seen = set()
     while e is not None and id(e) not in seen:
         if isinstance(e, KeyboardInterrupt):
@@ -118,7 +153,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
     """Every source x target x precision into one bundle with its manifest and reference outputs."""
     table = targets()
     entries: list[ModelEntry] = []
-    with atomic_output(out) as root:
+    with _noting_sigint(), atomic_output(out) as root:
         for src in sources:
             inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT)
             held = min(REFERENCE_COUNT, len(inputs) // 5)
@@ -144,7 +179,8 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                     except Exception as e:
                         if _interrupted(e):  # a tool turned Ctrl-C into its own error: still an interrupt
                             raise KeyboardInterrupt from None
-                        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its errors
+                        msg = text.splitlines()[0] if text else type(e).__name__
                         hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
                         raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
@@ -156,7 +192,9 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         preprocess=src.preprocess, postprocess=src.postprocess,
                         source=dict(src.provenance, recipe=" ".join(["animetool"] + sys.argv[1:])),
                         export=details, reference=ref))
+                    _check_interrupt()
         manifest = Manifest(models=entries, created_by=f"animetool {__version__}")
+        _check_interrupt()
         write_manifest(root, manifest)
     return manifest
 

@@ -209,5 +209,13 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSO
     Console().print(t)
 
 
+def _mount() -> None:
+    from .teachers import teacher_app
+
+    app.add_typer(teacher_app, name="teacher", help="Fetch and run pose teachers (BlazePose from registry packages).")
+
+
+_mount()
+
 if __name__ == "__main__":
     sys.exit(app())

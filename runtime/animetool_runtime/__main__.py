@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import run_one
 
         bundle, key, threads, runs, warmup = argv[1:6]
-        print(json.dumps(run_one(bundle, key, int(threads), int(runs), int(warmup))))
+        try:
+            print(json.dumps(run_one(bundle, key, int(threads), int(runs), int(warmup))))
+        except BundleError as e:  # the parent shows this last stderr line as the row's reason
+            print(e, file=sys.stderr)
+            return 1
         return 0
     parser = argparse.ArgumentParser(prog="animetool-runtime", description="Run and benchmark animetool bundles.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,227 @@
+"""Bad inputs give a non-zero exit, one line starting with 'error:' that names the culprit, no traceback, and no half-written output."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animetool_runtime import BundleError, load
+from animetool_runtime.manifest import sha256_path
+from conftest import animetool
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def small_bundle(tmp_path_factory) -> Path:
+    """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
+    out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
+    if not out.exists():  # the export is atomic: the folder exists only when complete
+        animetool("export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out))
+    return out
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, tmp_path_factory) -> Path:
+    """A private copy of the small bundle, free to damage."""
+    return Path(shutil.copytree(small_bundle(tmp_path_factory), tmp_path / "bundle"))
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """Non-zero exit; the last non-empty stderr line starts with 'error:' and names every needle; no traceback."""
+    stderr = ANSI.sub("", proc.stderr)
+    assert proc.returncode != 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    last = lines[-1]
+    assert last.startswith("error:"), stderr[-3000:]
+    for needle in needles:
+        assert needle in last, (needle, last)
+    return last
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temporary siblings an interrupted or failed export could leave beside out."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith((f".{out.name}.partial-", f".{out.name}.old-")))
+
+
+def assert_nothing_written(out: Path) -> None:
+    assert not out.exists(), sorted(os.listdir(out)) if out.is_dir() else out
+    assert leftovers(out) == []
+
+
+def write_checkpoint(path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    from animetool.models import create_model
+
+    state = {k: v.contiguous() for k, v in create_model("generator-standin").state_dict().items()}
+    save_file(state, str(path), metadata={"arch": "generator-standin", "licence": "Apache-2.0"})
+    return path
+
+
+def truncated_checkpoint(tmp: Path) -> str:
+    path = write_checkpoint(tmp / "cut.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return str(path)
+
+
+def empty_calib(tmp: Path) -> str:
+    (tmp / "calib-empty").mkdir()
+    (tmp / "calib-empty" / "notes.txt").write_text("no images here\n")
+    return str(tmp / "calib-empty")
+
+
+def corrupt_calib(tmp: Path) -> str:
+    (tmp / "calib-bad").mkdir()
+    (tmp / "calib-bad" / "photo.jpg").write_bytes(np.random.default_rng(0).bytes(4096))
+    return str(tmp / "calib-bad")
+
+
+# name -> (args before -o given the test's tmp dir, what the error line must name)
+EXPORTS = {
+    "missing-model-file": (lambda t: ["missing.safetensors"], ["missing.safetensors"]),
+    "unknown-model-name": (lambda t: ["no-such-model"], ["no-such-model"]),
+    "truncated-checkpoint": (lambda t: [truncated_checkpoint(t)], ["cut.safetensors"]),
+    "unknown-target": (lambda t: ["generator-standin", "-t", "tensorrt"], ["'tensorrt'"]),
+    "unknown-precision": (lambda t: ["generator-standin", "-p", "int3"], ["'int3'"]),
+    "calib-no-images": (lambda t: ["generator-standin", "-p", "int8", "--calib", empty_calib(t)], ["calib-empty"]),
+    "calib-corrupt-jpg": (lambda t: ["generator-standin", "-p", "int8", "--calib", corrupt_calib(t)], ["photo.jpg"]),
+}
+
+
+# A .zip output matters once the export has started writing (the calibration cases fail inside the atomic writer).
+@pytest.mark.parametrize("case,out_name", [(c, "OUT") for c in EXPORTS] + [(c, "OUT.zip") for c in EXPORTS if c.startswith("calib")])
+def test_bad_export(tmp_path, case, out_name):
+    make_args, needles = EXPORTS[case]
+    args = make_args(tmp_path)
+    out = tmp_path / "out" / out_name
+    proc = animetool("export", *args, "-o", str(out), check=False, cwd=tmp_path)
+    assert_one_line_error(proc, *needles)
+    assert not out.exists()
+    if out.parent.exists():
+        assert os.listdir(out.parent) == []
+
+
+@pytest.mark.parametrize("case", ["calib-no-images", "calib-corrupt-jpg", "unknown-target"])
+def test_failed_export_leaves_existing_out_untouched(tmp_path, case):
+    out = tmp_path / "OUT"
+    out.mkdir()
+    (out / "marker.txt").write_text("keep me\n")
+    make_args, needles = EXPORTS[case]
+    proc = animetool("export", *make_args(tmp_path), "-o", str(out), check=False)
+    assert_one_line_error(proc, *needles)
+    assert sorted(os.listdir(out)) == ["marker.txt"] and (out / "marker.txt").read_text() == "keep me\n"
+    assert leftovers(out) == []
+
+
+def test_verify_missing_path(tmp_path):
+    assert_one_line_error(animetool("verify", str(tmp_path / "nowhere"), check=False), "nowhere")
+
+
+def test_verify_folder_without_manifest(tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "model.onnx").write_bytes(b"\0" * 64)
+    assert_one_line_error(animetool("verify", str(tmp_path / "plain"), check=False), "plain", "manifest.json")
+
+
+def test_verify_unsupported_schema(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["schema"] = 99
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(animetool("verify", str(bundle_copy), check=False), "manifest.json", "schema", "99")
+
+
+def test_verify_zip_that_is_not_a_zip(tmp_path):
+    fake = tmp_path / "bundle.zip"
+    fake.write_bytes(np.random.default_rng(1).bytes(2048))
+    assert_one_line_error(animetool("verify", str(fake), check=False), "bundle.zip")
+    assert_one_line_error(animetool("bench", str(fake), "--runs", "1", check=False), "bundle.zip")
+
+
+def _damage(bundle: Path, fmt: str, how) -> str:
+    """Apply how(manifest entry, file path) to the fp32 entry of fmt; return its file name."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    entry = next(m for m in manifest["models"] if m["format"] == fmt and m["precision"] == "fp32")
+    how(entry, bundle / entry["file"])
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return entry["file"]
+
+
+def _verify_reports(bundle: Path, name: str, fault: str) -> None:
+    """verify reports the damaged entry as a failed row (exit 1) naming file and fault; the other entries still pass."""
+    proc = animetool("verify", bundle.name, check=False, cwd=bundle.parent)  # relative path: the table cell stays short
+    out = ANSI.sub("", proc.stdout + proc.stderr)
+    assert proc.returncode == 1, out[-3000:]
+    assert "Traceback" not in out
+    assert name in out and fault in out, out[-3000:]
+    proc = animetool("verify", str(bundle), "--json", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    rows = {r["key"]: r for r in json.loads(proc.stdout)}
+    bad = [r for r in rows.values() if r["status"] != "ok"]
+    assert len(bad) == 1 and bad[0]["status"] == "failed", rows
+    assert name in bad[0]["reason"] and fault in bad[0]["reason"] and "\n" not in bad[0]["reason"]
+    assert len(rows) == 4
+
+
+def test_verify_wrong_sha256(bundle_copy):
+    name = _damage(bundle_copy, "onnx", lambda e, f: e.update(sha256="0" * 64))
+    _verify_reports(bundle_copy, name, "sha256")
+
+
+def test_truncated_model_file(bundle_copy):
+    def cut(entry, path):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        entry["sha256"] = sha256_path(path)  # the checksum passes: the backend itself must reject the file
+
+    name = _damage(bundle_copy, "onnx", cut)
+    _verify_reports(bundle_copy, name, "cannot load")
+    # The runtime API: one BundleError, one line, naming the file.
+    with pytest.raises(BundleError) as info:
+        load(bundle_copy, backend="onnx", precision="fp32").model("generator-standin")
+    assert name in str(info.value) and "\n" not in str(info.value)
+    # bench: a failed row naming the file, the other rows still measured, exit 1.
+    proc = subprocess.run([sys.executable, "-m", "animetool_runtime", "bench", str(bundle_copy), "--json", "--runs", "1",
+                           "--warmup", "0", "--backend", "onnxruntime"], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = {r["precision"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert rows["fp32"]["status"] == "failed" and name in rows["fp32"]["reason"]
+    assert rows["int8"]["status"] == "ok"
+
+
+def test_ctrl_c_during_export_leaves_nothing(tmp_path):
+    """SIGINT in the middle of a long export: exit non-zero, one 'interrupted' line, no bundle, no partial folder or zip."""
+    out = tmp_path / "OUT"
+    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(stdout, "w") as so, open(stderr, "w") as se:
+        proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "export", "-t", "all", "-p", "all", "-o", str(out)],
+                                stdout=so, stderr=se, env=dict(os.environ, COLUMNS="200"))
+    try:
+        deadline = time.monotonic() + 60
+        while not leftovers(out):
+            assert proc.poll() is None, f"export ended ({proc.returncode}) before writing:\n{stderr.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no .OUT.partial-* folder after 60 s"
+            time.sleep(0.05)
+        time.sleep(2)
+        assert proc.poll() is None, "export finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    result = subprocess.CompletedProcess(proc.args, rc, stdout.read_text(), stderr.read_text())
+    assert_one_line_error(result, "interrupted")
+    assert_nothing_written(out)
+    assert set(os.listdir(tmp_path)) == {"stdout.txt", "stderr.txt"}

