@@ -193,6 +193,79 @@ def bench(
         raise typer.Exit(1)
 
 
+@app.command()
+def data(
+    sources: Optional[List[str]] = typer.Argument(None, help="built-in footage names, or files/folders of videos and "
+                                                             "images; none = the built-in footage"),
+    out: Path = typer.Option(..., "--out", "-o", help="data folder (resumes: items already labelled are kept)"),
+    teacher: str = typer.Option("blazepose", help="blazepose, blazepose-lite, blazepose-heavy, or a pose bundle"),
+    every: int = typer.Option(1, help="keep every n-th video frame"),
+    limit: Optional[int] = typer.Option(None, help="at most this many frames per video"),
+    threads: Optional[int] = typer.Option(None, help="teacher threads (default: all cores)"),
+    as_json: bool = typer.Option(False, "--json", help="print the index as JSON"),
+) -> None:
+    """Extract frames of real footage and cache the teacher's pose pseudo-labels for distillation."""
+    from .data import DEFAULT_SOURCES, DataError, build
+    from .teachers import TeacherError
+
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} frames"),
+                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task("labelling", total=None)
+            index = build(sources or DEFAULT_SOURCES, teacher, out, every, limit, threads,
+                          on_item=lambda item, n: bar.update(task, description=f"{item.name}: {n} frames"),
+                          on_frame=lambda: bar.advance(task))
+    except (DataError, TeacherError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; finished items are kept, run again to resume")
+    if as_json:
+        print(json.dumps(index, indent=2))
+    else:
+        splits = {}
+        for meta in index["items"].values():
+            splits[meta["split"]] = splits.get(meta["split"], 0) + meta["frames"]
+        console.print(f"{out}: {len(index['items'])} items, " + ", ".join(f"{v} {k} frames" for k, v in splits.items()))
+
+
+distill_app = typer.Typer(help="Train compact students from teachers.", no_args_is_help=True)
+app.add_typer(distill_app, name="distill")
+
+
+@distill_app.command("pose")
+def distill_pose_cmd(
+    teacher: str = typer.Option("blazepose", help="blazepose, blazepose-lite, blazepose-heavy, or a pose bundle"),
+    data: Path = typer.Option(Path("runs/posedata"), help="data folder from `animetool data` (made if missing)"),
+    out: Path = typer.Option(..., "--out", "-o", help="student weights (.safetensors)"),
+    steps: int = typer.Option(4000, help="optimizer steps"),
+    seed: int = typer.Option(0, help="seed of init and augmentation"),
+    arch: str = typer.Option("pose-student-s", help="registered student architecture"),
+    batch_size: int = typer.Option(32, help="images per step"),
+    state: Optional[Path] = typer.Option(None, help="resumable training state (default runs/<out stem>.state.pt)"),
+    as_json: bool = typer.Option(False, "--json", help="print a summary as JSON"),
+) -> None:
+    """Distil the pose teacher into the multi-person student; resumable (saved every 3 minutes), shows progress."""
+    from .data import DataError
+    from .distill import distill_pose
+    from .teachers import TeacherError
+
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task("distill", total=steps)
+            summary = distill_pose(teacher, data, out, steps, seed, arch, batch_size, state,
+                                   on_step=lambda i, p: bar.update(task, completed=i, description=f"loss {p['total']:.3f}"),
+                                   on_stage=lambda s: bar.update(task, description=s))
+    except (DataError, TeacherError, ValueError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; run the same command again to resume from the last saved state")
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console.print(f"wrote {out}: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} in {summary['steps']} steps")
+
+
 @app.command("models")
 def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
     """List the registered models (default ones marked)."""

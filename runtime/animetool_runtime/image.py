@@ -18,10 +18,48 @@ def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return top * (1 - wy) + bottom * wy
 
 
+def shrink(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Halve by 2x2 means while still at least twice the target size, so a big downscale does not alias thin limbs."""
+    while img.shape[0] >= 2 * height and img.shape[1] >= 2 * width:
+        h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+        img = img[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, -1).mean((1, 3))
+    return img
+
+
+def input_transform(h: int, w: int, spec: dict) -> tuple[float, float, float, float]:
+    """(sx, sy, px, py) taking image pixel centres to model input pixels: u = (x + 0.5) * sx - 0.5 + px.
+
+    "stretch" fills the input; "letterbox" keeps the aspect ratio and pads both sides equally.
+    """
+    in_h, in_w = spec["size"]
+    if spec.get("resize", "stretch") != "letterbox":
+        return in_w / w, in_h / h, 0.0, 0.0
+    s = min(in_h / h, in_w / w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    return nw / w, nh / h, float((in_w - nw) // 2), float((in_h - nh) // 2)
+
+
+def to_image_coords(points: np.ndarray, h: int, w: int, spec: dict) -> np.ndarray:
+    """Model-input pixel coordinates (..., >=2) back to the original image's pixels (other columns kept)."""
+    sx, sy, px, py = input_transform(h, w, spec)
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = (out[..., 0] - px + 0.5) / sx - 0.5
+    out[..., 1] = (out[..., 1] - py + 0.5) / sy - 0.5
+    return out
+
+
 def preprocess(rgb: np.ndarray, spec: dict) -> np.ndarray:
-    """uint8 HxWx3 RGB frame -> 1x3xHxW float32 input, as the manifest's preprocess block says (stretch resize)."""
-    h, w = spec["size"]
-    x = resize_bilinear(rgb, h, w) / 255.0
+    """uint8 HxWx3 RGB frame -> 1x3xHxW float32 input, as the manifest's preprocess block says."""
+    in_h, in_w = spec["size"]
+    h, w = rgb.shape[:2]
+    sx, sy, px, py = input_transform(h, w, spec)
+    nh, nw = round(h * sy), round(w * sx)
+    x = resize_bilinear(shrink(rgb, nh, nw), nh, nw)
+    if (nh, nw) != (in_h, in_w):
+        canvas = np.full((in_h, in_w, 3), spec.get("pad_value", 0), np.float32)
+        canvas[int(py):int(py) + nh, int(px):int(px) + nw] = x
+        x = canvas
+    x = x / 255.0
     lo, hi = spec.get("range", [0, 1])
     x = x * (hi - lo) + lo
     mean = np.asarray(spec.get("mean", [0.0, 0.0, 0.0]), np.float32)

@@ -1,6 +1,7 @@
 """Decode the multi-person student's maps into people (MoveNet's recipe), in numpy; the web app mirrors it.
 
-Coordinates: a point p (input pixels) lies in cell c = floor(p / stride) at offset p / stride - c, so p = (c + offset) * stride.
+Coordinates: pixel centres are integers; a point p (input pixels) has cell coordinate q = (p + 0.5) / stride, lies in cell
+c = floor(q) at offset q - c, so p = (c + offset) * stride - 0.5. Cell centres are at q = c + 0.5.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def decode(centers: np.ndarray, heatmaps: np.ndarray, regression: np.ndarray, of
             dist = np.sqrt((gx + 0.5 - rx[j]) ** 2 + (gy + 0.5 - ry[j]) ** 2)
             idx = int(np.argmax(hm[j] / (dist + 1.8)))
             y, x = divmod(idx, w)
-            kps[j] = ((x + off[2 * j, y, x]) * stride, (y + off[2 * j + 1, y, x]) * stride, hm[j, y, x])
+            kps[j] = ((x + off[2 * j, y, x]) * stride - 0.5, (y + off[2 * j + 1, y, x]) * stride - 0.5, hm[j, y, x])
         people.append(kps)
     return np.stack(people) if people else np.zeros((0, k, 3), np.float32)
 

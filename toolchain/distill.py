@@ -1,0 +1,52 @@
+"""animetool distill: train a compact student from a teacher's outputs (pose: pseudo-labels on real footage)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from safetensors.torch import save_file
+
+from .data import DEFAULT_SOURCES, build, read_index
+from .models import REGISTRY, create_model
+
+
+def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arch: str = "pose-student-s",
+                 batch_size: int = 32, state: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
+                 on_stage: Callable[[str], None] = lambda s: None) -> dict:
+    """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
+    from .pose_train import Trainer, load_frames
+
+    if not (Path(data) / "index.json").exists():
+        on_stage(f"labelling the built-in footage with {teacher} into {data}")
+        build(DEFAULT_SOURCES, teacher, data)
+    index = read_index(data)
+    if index["teacher"]["teacher"] != teacher:
+        raise ValueError(f"{data}: labelled by {index['teacher']['teacher']}, not {teacher}")
+    on_stage("loading frames")
+    frames = load_frames(data, "train")
+    torch.manual_seed(seed)
+    model = create_model(arch, pretrained=False).train().to(memory_format=torch.channels_last)
+    info = REGISTRY[arch]
+    state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
+    trainer = Trainer(model, frames, state, steps, seed, batch_size, size=info.input_shape[-1],
+                      stride=info.postprocess["stride"])
+    on_stage(f"training from step {trainer.step}" if trainer.step else "training")
+    trainer.run(on_step)
+    meta = {"arch": arch, "licence": "Apache-2.0", "teacher": teacher,
+            "teacher_files": json.dumps(index["teacher"].get("files", {})),
+            "data": json.dumps({n: {k: m[k] for k in ("source", "licence", "frames")}
+                                for n, m in index["items"].items() if m["split"] == "train"}),
+            "held_out": json.dumps([n for n, m in index["items"].items() if m["split"] == "heldout"]),
+            "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
+            "recipe": " ".join(["animetool"] + sys.argv[1:]),
+            "source": f"distilled from {teacher} pseudo-labels on the train split of {data}"}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    save_file({k: v.contiguous() for k, v in trainer.ema.state_dict().items()}, str(tmp), metadata=meta)
+    tmp.replace(out)
+    return {"out": str(out), "steps": trainer.step, "final_loss": sum(trainer.history[-50:]) / max(1, len(trainer.history[-50:])),
+            "first_loss": sum(trainer.history[:50]) / max(1, len(trainer.history[:50]))}

@@ -1,0 +1,203 @@
+"""Distil a pose teacher into the multi-person student: augmented real frames, the teacher's pseudo-labels as targets.
+
+Targets follow CenterNet/MoveNet: a person-centre heatmap, 17 keypoint heatmaps (penalty-reduced focal loss), centre->
+keypoint vectors and keypoint sub-cell offsets (L1). Coordinates use the convention of animetool_runtime.pose.multipose.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from animetool_runtime.image import warp_affine
+
+from .data import load_split
+
+FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 left <-> right
+VISIBLE = 0.5
+MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
+STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # uint8 HxWx3, long side <= LOAD_SIDE
+    people: np.ndarray  # (P, 17, 3) in this image's pixels
+
+
+LOAD_SIDE = 384
+
+
+def load_frames(data: Path, split: str) -> list[Frame]:
+    """Every frame of a split in memory at LOAD_SIDE (twice the input: zoom-in augmentation keeps its detail)."""
+    out = []
+    for _, path, people in load_split(data, split):
+        with Image.open(path) as im:
+            s = min(1.0, LOAD_SIDE / max(im.size))
+            im = im.convert("RGB").resize((round(im.width * s), round(im.height * s)), Image.BILINEAR, reducing_gap=2.0)
+            out.append(Frame(np.asarray(im), people * np.array([s, s, 1], np.float32)))
+    return out
+
+
+def augment(frame: Frame, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random zoom, rotation, shift, flip (with left/right swap) and colour: (HxWx3 float image, (P,17,3) keypoints)."""
+    h, w = frame.image.shape[:2]
+    s = min(size / h, size / w) * rng.uniform(0.8, 2.2)
+    a = math.radians(rng.uniform(-30, 30)) if rng.random() < 0.6 else 0.0
+    c = np.array([w - 1, h - 1], np.float32) / 2 + rng.uniform(-0.35, 0.35, 2) * np.array([w, h]) * max(0.0, 1 - size / (s * max(h, w)))
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], np.float32) * s
+    fwd = np.eye(3, dtype=np.float32)
+    fwd[:2, :2] = rot
+    fwd[:2, 2] = (size - 1) / 2 - rot @ c
+    flip = rng.random() < 0.5
+    if flip:
+        fwd = np.array([[-1, 0, size - 1], [0, 1, 0], [0, 0, 1]], np.float32) @ fwd
+    img = warp_affine(frame.image, np.linalg.inv(fwd)[:2], size, size)
+    kps = frame.people.copy()
+    if len(kps):
+        xy = np.concatenate([kps[..., :2], np.ones_like(kps[..., :1])], -1) @ fwd.T
+        kps[..., :2] = xy[..., :2]
+        if flip:
+            kps = kps[:, FLIP]
+    img = img * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)  # contrast, brightness
+    grey = img.mean(-1, keepdims=True)
+    img = grey + (img - grey) * rng.uniform(0.5, 1.5)  # saturation
+    return np.clip(img, 0, 255), kps
+
+
+def targets(kps: np.ndarray, size: int, stride: int) -> dict[str, np.ndarray]:
+    """Dense training targets at size/stride for (P, 17, 3) keypoints in input pixels."""
+    n = size // stride
+    t = {"centers": np.zeros((1, n, n), np.float32), "heatmaps": np.zeros((17, n, n), np.float32),
+         "regression": np.zeros((34, n, n), np.float32), "reg_mask": np.zeros((34, n, n), np.float32),
+         "offsets": np.zeros((34, n, n), np.float32), "off_mask": np.zeros((34, n, n), np.float32)}
+    g = np.arange(n, dtype=np.float32)
+    for person in kps:
+        q = (person[:, :2] + 0.5) / stride
+        vis = (person[:, 2] >= VISIBLE) & (q >= 0).all(1) & (q < n).all(1)
+        if vis.sum() < 3:
+            continue
+        lo, hi = q[vis].min(0), q[vis].max(0)
+        extent = float(max(hi - lo))
+        cx, cy = np.floor((lo + hi) / 2).astype(int)
+        _splat(t["centers"][0], g, cx, cy, np.clip(extent / 8, 0.8, 4.0))
+        sk = float(np.clip(extent / 20, 0.7, 2.5))
+        for j in np.nonzero(vis)[0]:
+            kx, ky = np.floor(q[j]).astype(int)
+            _splat(t["heatmaps"][j], g, kx, ky, sk)
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    x, y = cx + dx, cy + dy
+                    if 0 <= x < n and 0 <= y < n:
+                        t["regression"][2 * j:2 * j + 2, y, x] = q[j] - (np.array([x, y]) + 0.5)
+                        t["reg_mask"][2 * j:2 * j + 2, y, x] = 1
+                    x, y = kx + dx, ky + dy
+                    if 0 <= x < n and 0 <= y < n:
+                        t["offsets"][2 * j:2 * j + 2, y, x] = q[j] - np.array([x, y])
+                        t["off_mask"][2 * j:2 * j + 2, y, x] = 1
+    return t
+
+
+def _splat(heat: np.ndarray, g: np.ndarray, cx: int, cy: int, sigma: float) -> None:
+    """Gaussian peaked at exactly 1 on cell (cx, cy), merged by max (the focal loss counts cells equal to 1 as positives)."""
+    gauss = np.exp(-((g[None, :] - cx) ** 2 + (g[:, None] - cy) ** 2) / (2 * sigma ** 2))
+    np.maximum(heat, gauss, out=heat)
+
+
+def batch(frames: list[Frame], size: int, stride: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    images, ts = [], []
+    for i in rng.integers(0, len(frames), n):
+        img, kps = augment(frames[i], size, rng)
+        images.append(((img - MEAN) / STD).transpose(2, 0, 1))
+        ts.append(targets(kps, size, stride))
+    out = {k: torch.from_numpy(np.stack([t[k] for t in ts])) for k in ts[0]}
+    out["image"] = torch.from_numpy(np.stack(images).astype(np.float32))
+    return out
+
+
+def focal(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, normalised by the number of peaks."""
+    pred = pred.clamp(1e-4, 1 - 1e-4)
+    pos = gt.eq(1).float()
+    pos_loss = torch.log(pred) * (1 - pred) ** 2 * pos
+    neg_loss = torch.log(1 - pred) * pred ** 2 * (1 - gt) ** 4 * (1 - pos)
+    return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1)
+
+
+def masked_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (torch.abs(pred - gt) * mask).sum() / mask.sum().clamp(min=1)
+
+
+def losses(outputs: tuple[torch.Tensor, ...], b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    centers, heatmaps, regression, offsets = outputs
+    parts = {"centers": focal(centers, b["centers"]), "heatmaps": focal(heatmaps, b["heatmaps"]),
+             "regression": 0.1 * masked_l1(regression, b["regression"], b["reg_mask"]),
+             "offsets": masked_l1(offsets, b["offsets"], b["off_mask"])}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+class Trainer:
+    """AdamW + cosine schedule + weight EMA; state saved every few minutes and resumed from the same path."""
+
+    def __init__(self, model: torch.nn.Module, frames: list[Frame], state: Path, steps: int, seed: int,
+                 batch_size: int = 32, lr: float = 2e-3, size: int = 192, stride: int = 4):
+        self.model, self.frames, self.state, self.steps, self.seed = model, frames, Path(state), steps, seed
+        self.batch_size, self.size, self.stride = batch_size, size, stride
+        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+        warm = min(200, steps // 10 + 1)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
+        self.ema = copy.deepcopy(model).eval()
+        self.step = 0
+        self.history: list[float] = []
+        if self.state.exists():
+            s = torch.load(self.state, map_location="cpu", weights_only=False)
+            self.model.load_state_dict(s["model"])
+            self.ema.load_state_dict(s["ema"])
+            self.opt.load_state_dict(s["opt"])
+            self.sched.load_state_dict(s["sched"])
+            self.step, self.history = s["step"], s["history"]
+
+    def save(self) -> None:
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state.with_name(self.state.name + ".tmp")
+        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                    "sched": self.sched.state_dict(), "step": self.step, "history": self.history}, tmp)
+        tmp.replace(self.state)
+
+    @torch.no_grad()
+    def _update_ema(self, decay: float) -> None:
+        for e, m in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(decay).add_(m, alpha=1 - decay)
+            else:
+                e.copy_(m)
+
+    def run(self, on_step: Callable[[int, dict], None] = lambda i, parts: None, save_every: float = 180.0) -> None:
+        self.model.train()
+        last = time.monotonic()
+        while self.step < self.steps:
+            rng = np.random.default_rng([self.seed, self.step])  # the data of step i is the same after a resume
+            b = batch(self.frames, self.size, self.stride, self.batch_size, rng)
+            parts = losses(self.model(b["image"]), b)
+            self.opt.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            self.opt.step()
+            self.sched.step()
+            self._update_ema(min(0.998, (1 + self.step) / (10 + self.step)))
+            self.step += 1
+            self.history.append(float(parts["total"]))
+            on_step(self.step, {k: float(v) for k, v in parts.items()})
+            if time.monotonic() - last > save_every:
+                self.save()
+                last = time.monotonic()
+        self.save()
