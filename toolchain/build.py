@@ -155,7 +155,8 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
     entries: list[ModelEntry] = []
     with _noting_sigint(), atomic_output(out) as root:
         for src in sources:
-            inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT)
+            inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT,
+                                       task=src.task)
             held = min(REFERENCE_COUNT, len(inputs) // 5)
             calib_inputs, ref_inputs = (inputs[:-held], inputs[-held:]) if held else (inputs, inputs[:REFERENCE_COUNT])
             ref = _reference(src, ref_inputs, root)
@@ -185,7 +186,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,
-                                   calibration_data=str(calib_path) if calib_path else "scikit-image sample photos")
+                                   calibration_data=str(calib_path) if calib_path else calib.default_source(src.task))
                     entries.append(ModelEntry(
                         name=src.name, task=src.task, format=tname, precision=prec, file=res.file,
                         sha256=sha256_path(root / res.file), inputs=res.inputs, outputs=res.outputs,

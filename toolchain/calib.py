@@ -71,11 +71,34 @@ def _npy(path: Path, input_shape: tuple[int, ...]) -> list[np.ndarray]:
     raise CalibError(f"{path}: array shape {list(arr.shape)} does not fit input {list(input_shape)} (or N x {list(input_shape[1:])})")
 
 
-def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0) -> list[np.ndarray]:
-    """Up to count inputs from a folder of images/.npy, one image or one .npy; None means the sample photos."""
+def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[np.ndarray]:
+    """Frames spread evenly over the built-in footage's training clips: people, as a pose model will see them."""
+    from .footage import FOOTAGE, HELD_OUT, fetch_footage, frames
+
+    names = [n for n in FOOTAGE if n not in HELD_OUT and n != "opencv-vtest"]
+    paths = fetch_footage(names)
+    clips = [n for n in names if paths[n].suffix.lower() not in IMAGE_EXTS]
+    per = -(-count // len(clips))
+    out = []
+    for name in names:
+        every = max(1, 100 // per)  # the clips are ~100-230 frames; an image gives its one frame
+        out += [_image_input(rgb, input_shape, pre) for _, rgb in frames(paths[name], every, per)]
+    rng = np.random.default_rng(0)
+    return [out[i] for i in sorted(rng.permutation(len(out))[:count])]
+
+
+def default_source(task: str) -> str:
+    return "built-in footage (training clips)" if task == "pose" else "scikit-image sample photos"
+
+
+def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0,
+                task: str = "generic") -> list[np.ndarray]:
+    """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task."""
     if path is None:
         if pre.get("kind") != "image":
             raise CalibError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
+        if task == "pose":
+            return footage_inputs(input_shape, pre, count)
         return sample_inputs(input_shape, pre, count, seed)
     path = Path(path)
     if not path.exists():

@@ -228,6 +228,17 @@ def data(
         console.print(f"{out}: {len(index['items'])} items, " + ", ".join(f"{v} {k} frames" for k, v in splits.items()))
 
 
+def _step_reporter(bar: Progress, task):
+    """Progress bar on a terminal; a plain line every 100 steps otherwise (nohup logs)."""
+
+    def report(i: int, parts: dict) -> None:
+        bar.update(task, completed=i, description=f"loss {parts['total']:.3f}")
+        if not console.is_terminal and i % 100 == 0:
+            console.print(f"step {i}: " + " ".join(f"{k} {v:.4f}" for k, v in parts.items()), highlight=False)
+
+    return report
+
+
 distill_app = typer.Typer(help="Train compact students from teachers.", no_args_is_help=True)
 app.add_typer(distill_app, name="distill")
 
@@ -254,7 +265,7 @@ def distill_pose_cmd(
                       TimeElapsedColumn(), console=console, transient=as_json) as bar:
             task = bar.add_task("distill", total=steps)
             summary = distill_pose(teacher, data, out, steps, seed, arch, batch_size, state,
-                                   on_step=lambda i, p: bar.update(task, completed=i, description=f"loss {p['total']:.3f}"),
+                                   on_step=_step_reporter(bar, task),
                                    on_stage=lambda s: bar.update(task, description=s))
     except (DataError, TeacherError, ValueError) as e:
         fail(str(e))

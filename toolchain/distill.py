@@ -17,7 +17,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
                  batch_size: int = 32, state: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
                  on_stage: Callable[[str], None] = lambda s: None) -> dict:
     """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
-    from .pose_train import Trainer, load_frames
+    from .pose_train import PoseTrainer, load_frames
 
     if not (Path(data) / "index.json").exists():
         on_stage(f"labelling the built-in footage with {teacher} into {data}")
@@ -31,7 +31,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
     model = create_model(arch, pretrained=False).train().to(memory_format=torch.channels_last)
     info = REGISTRY[arch]
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
-    trainer = Trainer(model, frames, state, steps, seed, batch_size, size=info.input_shape[-1],
+    trainer = PoseTrainer(model, frames, state, steps, seed, batch_size, size=info.input_shape[-1],
                       stride=info.postprocess["stride"])
     on_stage(f"training from step {trainer.step}" if trainer.step else "training")
     trainer.run(on_step)

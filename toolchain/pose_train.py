@@ -5,12 +5,9 @@ keypoint vectors and keypoint sub-cell offsets (L1). Coordinates use the convent
 """
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,6 +16,7 @@ from PIL import Image
 from animetool_runtime.image import warp_affine
 
 from .data import load_split
+from .training import Trainer
 
 FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 left <-> right
 VISIBLE = 0.5
@@ -144,60 +142,16 @@ def losses(outputs: tuple[torch.Tensor, ...], b: dict[str, torch.Tensor]) -> dic
     return parts
 
 
-class Trainer:
-    """AdamW + cosine schedule + weight EMA; state saved every few minutes and resumed from the same path."""
+class PoseTrainer(Trainer):
+    """The pose student on augmented real frames and the teacher's pseudo-labels."""
 
     def __init__(self, model: torch.nn.Module, frames: list[Frame], state: Path, steps: int, seed: int,
                  batch_size: int = 32, lr: float = 2e-3, size: int = 192, stride: int = 4):
-        self.model, self.frames, self.state, self.steps, self.seed = model, frames, Path(state), steps, seed
-        self.batch_size, self.size, self.stride = batch_size, size, stride
-        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-        warm = min(200, steps // 10 + 1)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
-        self.ema = copy.deepcopy(model).eval()
-        self.step = 0
-        self.history: list[float] = []
-        if self.state.exists():
-            s = torch.load(self.state, map_location="cpu", weights_only=False)
-            self.model.load_state_dict(s["model"])
-            self.ema.load_state_dict(s["ema"])
-            self.opt.load_state_dict(s["opt"])
-            self.sched.load_state_dict(s["sched"])
-            self.step, self.history = s["step"], s["history"]
+        super().__init__(model, state, steps, seed, lr)
+        self.frames, self.batch_size, self.size, self.stride = frames, batch_size, size, stride
 
-    def save(self) -> None:
-        self.state.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state.with_name(self.state.name + ".tmp")
-        torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                    "sched": self.sched.state_dict(), "step": self.step, "history": self.history}, tmp)
-        tmp.replace(self.state)
-
-    @torch.no_grad()
-    def _update_ema(self, decay: float) -> None:
-        for e, m in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(decay).add_(m, alpha=1 - decay)
-            else:
-                e.copy_(m)
-
-    def run(self, on_step: Callable[[int, dict], None] = lambda i, parts: None, save_every: float = 180.0) -> None:
-        self.model.train()
-        last = time.monotonic()
-        while self.step < self.steps:
-            rng = np.random.default_rng([self.seed, self.step])  # the data of step i is the same after a resume
-            b = batch(self.frames, self.size, self.stride, self.batch_size, rng)
-            parts = losses(self.model(b["image"]), b)
-            self.opt.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-            self.opt.step()
-            self.sched.step()
-            self._update_ema(min(0.998, (1 + self.step) / (10 + self.step)))
-            self.step += 1
-            self.history.append(float(parts["total"]))
-            on_step(self.step, {k: float(v) for k, v in parts.items()})
-            if time.monotonic() - last > save_every:
-                self.save()
-                last = time.monotonic()
-        self.save()
+    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+        b = batch(self.frames, self.size, self.stride, self.batch_size, rng)
+        parts = losses(self.model(b["image"]), b)
+        self.backward_step(parts["total"], self.opt, self.model.parameters())
+        return {k: float(v) for k, v in parts.items()}

@@ -1,0 +1,91 @@
+"""Pose-conditioned anime generator: a pix2pix-style U-Net teacher, its compressed student, and a PatchGAN critic.
+
+Both generators share one int8-friendly topology (Conv-BN-ReLU, nearest resize + conv instead of ConvTranspose, no
+InstanceNorm) and differ only in width, so the student's features map 1:1 onto the teacher's for distillation
+(GAN Compression's recipe). Input: the conditioning maps of animetool_runtime.character; output: RGB + alpha in [0, 1].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def cbr(cin: int, cout: int, stride: int = 1, leaky: bool = False) -> nn.Sequential:
+    act = nn.LeakyReLU(0.2, inplace=True) if leaky else nn.ReLU(inplace=True)
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), act)
+
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.conv = cbr(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.up(x))
+
+
+class UNetGenerator(nn.Module):
+    """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
+
+    def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4):
+        super().__init__()
+        chans = [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
+        self.inp = cbr(cin, chans[0])
+        self.down = nn.ModuleList([nn.Sequential(cbr(chans[i], chans[i + 1], 2), cbr(chans[i + 1], chans[i + 1]))
+                                   for i in range(depth)])
+        self.up = nn.ModuleList([Up(chans[i + 1], chans[i]) for i in reversed(range(depth))])
+        self.refine = nn.ModuleList([cbr(chans[i], chans[i]) for i in reversed(range(depth))])
+        self.out = nn.Conv2d(chans[0], cout, 3, 1, 1)
+        self.channels = list(reversed(chans[:-1]))  # decoder feature widths, deepest first
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips = [self.inp(x)]
+        for block in self.down:
+            skips.append(block(skips[-1]))
+        y, feats = skips.pop(), []
+        for up, refine in zip(self.up, self.refine):
+            y = refine(up(y) + skips.pop())
+            feats.append(y)
+        return torch.sigmoid(self.out(y)), feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+class PatchDiscriminator(nn.Module):
+    """70x70-style PatchGAN on (conditioning, RGBA); returns its intermediate features too, for feature matching."""
+
+    def __init__(self, cin: int, width: int = 64):
+        super().__init__()
+        w = width
+        self.blocks = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(cin, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)),
+            nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2, inplace=True)),
+            nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2, inplace=True)),
+            nn.Sequential(nn.Conv2d(4 * w, 4 * w, 4, 1, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2, inplace=True)),
+        ])
+        self.out = nn.Conv2d(4 * w, 1, 4, 1, 1)
+
+    def forward(self, cond: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x, feats = torch.cat([cond, image], 1), []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return self.out(x), feats
+
+
+def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass (convolutions only: they are >99% of these nets)."""
+    total = 0
+
+    def hook(m: nn.Conv2d, _inp, out):
+        nonlocal total
+        total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        module.eval()(torch.zeros(shape))
+    for h in handles:
+        h.remove()
+    return total

@@ -1,0 +1,113 @@
+"""Pose student: decoding, the train/runtime coordinate convention, distillation on real frames, int8 TFLite on a real frame."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from animetool_runtime.image import preprocess, to_image_coords
+from animetool_runtime.pose import multipose
+from animetool_runtime.pose.decode import decode_heatmaps
+
+
+def _people(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n people as 17 keypoints scattered in separate thirds of a 192 px input, all visible."""
+    out = []
+    for i in range(n):
+        cx = 32 + 64 * i
+        out.append(np.concatenate([rng.uniform([cx - 25, 30], [cx + 25, 170], (17, 2)), np.ones((17, 1))], 1))
+    return np.asarray(out, np.float32)
+
+
+def test_heatmap_argmax_decode_finds_known_peaks():
+    hm = np.zeros((1, 17, 48, 48), np.float32)
+    ys, xs = np.arange(17) + 5, 47 - 2 * np.arange(17)
+    hm[0, np.arange(17), ys, xs] = 1.0
+    kps = decode_heatmaps(hm, stride=4)
+    assert np.allclose(kps[:, 0], xs * 4 + 1.5) and np.allclose(kps[:, 1], ys * 4 + 1.5)
+    assert np.allclose(kps[:, 2], 1.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_training_targets_decode_back_to_the_keypoints(n):
+    """Targets built by the trainer, read as if the network had predicted them, give the keypoints back (< 0.5 px)."""
+    from animetool.pose_train import targets
+
+    people = _people(np.random.default_rng(n), n)
+    t = targets(people, size=192, stride=4)
+    found = multipose.decode(t["centers"][None], t["heatmaps"][None], t["regression"][None], t["offsets"][None],
+                             stride=4, center_threshold=0.5, max_people=6)
+    assert len(found) == n
+    for person in people:
+        err = np.abs(found[:, :, :2] - person[None, :, :2]).max(axis=(1, 2))
+        assert err.min() < 0.5
+
+
+def test_multipose_decode_nothing_below_threshold():
+    z = np.zeros((1, 1, 48, 48), np.float32)
+    out = multipose.decode(z, np.zeros((1, 17, 48, 48), np.float32), np.zeros((1, 34, 48, 48), np.float32),
+                           np.zeros((1, 34, 48, 48), np.float32), stride=4)
+    assert out.shape == (0, 17, 3)
+
+
+@pytest.mark.parametrize("h,w", [(1920, 1088), (994, 1768), (192, 192)])
+def test_letterbox_coordinates_round_trip(h, w):
+    """A bright dot in a frame lands where input_transform says, and to_image_coords maps it back."""
+    spec = {"size": [192, 192], "resize": "letterbox", "range": [0, 1]}
+    frame = np.zeros((h, w, 3), np.uint8)
+    y, x = int(h * 0.3), int(w * 0.7)
+    r = max(h, w) // 64
+    frame[y - r:y + r + 1, x - r:x + r + 1] = 255
+    inp = preprocess(frame, spec)[0, 0]
+    vs, us = np.nonzero(inp > 0.5 * inp.max())
+    back = to_image_coords(np.array([[us.mean(), vs.mean()]], np.float32), h, w, spec)[0]
+    assert abs(back[0] - x) <= 1.5 * w / 192 + 1 and abs(back[1] - y) <= 1.5 * max(h, w) / 192 + 1
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    from animetool.data import build
+
+    out = tmp_path_factory.mktemp("posedata")
+    build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
+    return out
+
+
+def test_distillation_lowers_the_loss_on_real_frames(small_data, tmp_path):
+    from animetool.models import create_model
+    from animetool.pose_train import PoseTrainer, batch, load_frames, losses
+
+    frames = load_frames(small_data, "train")
+    assert len(frames) == 6 and sum(len(f.people) for f in frames) >= 6
+    torch.manual_seed(0)
+    model = create_model("pose-student-s", pretrained=False).train()
+    fixed = batch(frames, 192, 4, 8, np.random.default_rng(123))
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(losses(model(fixed["image"]), fixed)["total"])
+
+    before = loss()
+    PoseTrainer(model, frames, tmp_path / "state.pt", steps=25, seed=0, batch_size=8).run()
+    model.train()
+    assert loss() < 0.7 * before
+
+
+def test_distill_command_resumes(small_data, tmp_path):
+    from conftest import animetool
+
+    out, state = tmp_path / "student.safetensors", tmp_path / "state.pt"
+    common = ["distill", "pose", "--data", str(small_data), "-o", str(out), "--batch-size", "2", "--state", str(state), "--json"]
+    first = json.loads(animetool(*common, "--steps", "2").stdout)
+    assert first["steps"] == 2 and state.exists()
+    second = json.loads(animetool(*common, "--steps", "4").stdout)
+    assert second["steps"] == 4
+    assert torch.load(state, weights_only=False)["step"] == 4
+    from safetensors import safe_open
+
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["arch"] == "pose-student-s" and meta["teacher"] == "blazepose" and meta["licence"] == "Apache-2.0"
+    assert "sports2d-demo" in json.loads(meta["data"])
