@@ -17,7 +17,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
                  batch_size: int = 32, state: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
                  on_stage: Callable[[str], None] = lambda s: None) -> dict:
     """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
-    from .pose_train import PoseTrainer, load_frames
+    from .pose_train import PoseTrainer, background_photos, load_frames
 
     if not (Path(data) / "index.json").exists():
         on_stage(f"labelling the built-in footage with {teacher} into {data}")
@@ -32,7 +32,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
     info = REGISTRY[arch]
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
     trainer = PoseTrainer(model, frames, state, steps, seed, batch_size, size=info.input_shape[-1],
-                      stride=info.postprocess["stride"])
+                      stride=info.postprocess["stride"], backgrounds=background_photos())
     on_stage(f"training from step {trainer.step}" if trainer.step else "training")
     trainer.run(on_step)
     meta = {"arch": arch, "licence": "Apache-2.0", "teacher": teacher,

@@ -44,6 +44,21 @@ def load_frames(data: Path, split: str) -> list[Frame]:
     return out
 
 
+def background_photos() -> list[Frame]:
+    """Backgrounds for pasting: the scikit-image sample photos without people, at LOAD_SIDE."""
+    from .calib import read_rgb, sample_photo_paths
+
+    out = []
+    for p in sample_photo_paths():
+        if p.name in ("astronaut.png", "camera.png"):  # an unlabelled person would teach the student to miss people
+            continue
+        im = Image.fromarray(read_rgb(p))
+        s = min(1.0, LOAD_SIDE / max(im.size))
+        out.append(Frame(np.asarray(im.resize((round(im.width * s), round(im.height * s)), Image.BILINEAR)),
+                         np.zeros((0, 17, 3), np.float32)))
+    return out
+
+
 def augment(frame: Frame, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Random zoom, rotation, shift, flip (with left/right swap) and colour: (HxWx3 float image, (P,17,3) keypoints)."""
     h, w = frame.image.shape[:2]
@@ -68,6 +83,38 @@ def augment(frame: Frame, size: int, rng: np.random.Generator) -> tuple[np.ndarr
     grey = img.mean(-1, keepdims=True)
     img = grey + (img - grey) * rng.uniform(0.5, 1.5)  # saturation
     return np.clip(img, 0, 255), kps
+
+
+SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
+            (8, 10), (0, 5), (0, 6), (3, 4)]
+
+
+def person_mask(kps: np.ndarray, size: int) -> np.ndarray:
+    """Soft silhouette: capsules around each person's limbs and torso, as thick as the person is large."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    mask = np.zeros((size, size), np.float32)
+    for person in kps:
+        vis = person[:, 2] >= VISIBLE
+        if vis.sum() < 3:
+            continue
+        extent = float(np.ptp(person[vis, :2], axis=0).max())
+        radius = max(3.0, 0.09 * extent)
+        for a, b in SKELETON:
+            if not (vis[a] and vis[b]):
+                continue
+            p, q = person[a, :2], person[b, :2]
+            d = q - p
+            t = np.clip(((xx - p[0]) * d[0] + (yy - p[1]) * d[1]) / max(float(d @ d), 1e-6), 0, 1)
+            dist = np.hypot(xx - p[0] - t * d[0], yy - p[1] - t * d[1])
+            np.maximum(mask, np.clip((radius * 1.6 - dist) / (radius * 0.6), 0, 1), out=mask)
+    return mask
+
+
+def paste(img: np.ndarray, kps: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The people of img over another picture (DESIGN: people pasted onto other backgrounds), so the student
+    cannot lean on the few rooms of the training footage."""
+    m = person_mask(kps, img.shape[0])[..., None]
+    return img * m + background * (1 - m)
 
 
 def targets(kps: np.ndarray, size: int, stride: int) -> dict[str, np.ndarray]:
@@ -109,10 +156,13 @@ def _splat(heat: np.ndarray, g: np.ndarray, cx: int, cy: int, sigma: float) -> N
     np.maximum(heat, gauss, out=heat)
 
 
-def batch(frames: list[Frame], size: int, stride: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def batch(frames: list[Frame], size: int, stride: int, n: int, rng: np.random.Generator,
+          backgrounds: list[Frame] = (), paste_p: float = 0.4) -> dict[str, torch.Tensor]:
     images, ts = [], []
     for i in rng.integers(0, len(frames), n):
         img, kps = augment(frames[i], size, rng)
+        if backgrounds and rng.random() < paste_p:
+            img = paste(img, kps, augment(backgrounds[rng.integers(len(backgrounds))], size, rng)[0])
         images.append(((img - MEAN) / STD).transpose(2, 0, 1))
         ts.append(targets(kps, size, stride))
     out = {k: torch.from_numpy(np.stack([t[k] for t in ts])) for k in ts[0]}
@@ -146,12 +196,14 @@ class PoseTrainer(Trainer):
     """The pose student on augmented real frames and the teacher's pseudo-labels."""
 
     def __init__(self, model: torch.nn.Module, frames: list[Frame], state: Path, steps: int, seed: int,
-                 batch_size: int = 32, lr: float = 2e-3, size: int = 192, stride: int = 4):
+                 batch_size: int = 32, lr: float = 2e-3, size: int = 192, stride: int = 4,
+                 backgrounds: list[Frame] = ()):
         super().__init__(model, state, steps, seed, lr)
         self.frames, self.batch_size, self.size, self.stride = frames, batch_size, size, stride
+        self.backgrounds = backgrounds
 
     def train_step(self, rng: np.random.Generator) -> dict[str, float]:
-        b = batch(self.frames, self.size, self.stride, self.batch_size, rng)
+        b = batch(self.frames, self.size, self.stride, self.batch_size, rng, self.backgrounds)
         parts = losses(self.model(b["image"]), b)
         self.backward_step(parts["total"], self.opt, self.model.parameters())
         return {k: float(v) for k, v in parts.items()}

@@ -1,0 +1,207 @@
+"""The anime generator's side of a person: pose fitted to its canvas, appearance, and the maps it is conditioned on.
+
+Plain numpy, because the phone app mirrors it in JS and the generator sees exactly what this module computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+RGB = Tuple[float, float, float]
+VISIBLE = 0.3  # keypoints scored below this are missing
+SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
+            (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))  # COCO's 19 edges
+HAIR_STYLES = ("short", "long", "ponytail", "bob", "spiky")
+COLOURS = ("skin", "hair", "top", "bottom", "shoes")
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """What the character looks like; colours are RGB in [0, 1], outline is 0 (thin) to 1 (thick)."""
+
+    skin: RGB = (0.98, 0.85, 0.75)
+    hair: RGB = (0.32, 0.22, 0.18)
+    top: RGB = (0.85, 0.85, 0.88)
+    bottom: RGB = (0.25, 0.30, 0.45)
+    shoes: RGB = (0.30, 0.25, 0.22)
+    hair_style: str = "short"
+    long_trousers: bool = True
+    outline: float = 0.5
+
+
+APPEARANCE_FIELDS = tuple(f"{c}_{ch}" for c in COLOURS for ch in "rgb") + tuple(f"hair_{s}" for s in HAIR_STYLES) + (
+    "long_trousers", "outline")
+CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS)
+
+
+def appearance_vector(a: Appearance) -> np.ndarray:
+    """Appearance -> float32 vector laid out as APPEARANCE_FIELDS (hair style one-hot)."""
+    style = [float(a.hair_style == s) for s in HAIR_STYLES]
+    colours = [v for c in COLOURS for v in getattr(a, c)]
+    return np.array(colours + style + [float(a.long_trousers), a.outline], np.float32)
+
+
+def appearance_from_vector(v: np.ndarray) -> Appearance:
+    """Inverse of appearance_vector; tolerant of soft values (argmax style, threshold 0.5, colours clipped)."""
+    v = np.asarray(v, np.float64)
+    rgb = np.clip(v[:15], 0, 1).reshape(5, 3)
+    colours = {c: tuple(float(x) for x in rgb[i]) for i, c in enumerate(COLOURS)}
+    return Appearance(**colours, hair_style=HAIR_STYLES[int(np.argmax(v[15:20]))], long_trousers=bool(v[20] > 0.5),
+                      outline=float(np.clip(v[21], 0, 1)))
+
+
+def _length(kps: np.ndarray, a: int, b: int) -> float:
+    """Distance between two keypoints, 0 when either is missing."""
+    if kps[a, 2] < VISIBLE or kps[b, 2] < VISIBLE:
+        return 0.0
+    return float(np.hypot(*(kps[a, :2] - kps[b, :2])))
+
+
+def body_height(kps: np.ndarray) -> float:
+    """Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none."""
+    mid = lambda a, b: np.r_[(kps[a, :2] + kps[b, :2]) / 2, min(kps[a, 2], kps[b, 2])]  # noqa: E731
+    torso = _length(np.stack([mid(5, 6), mid(11, 12)]), 0, 1)
+    parts = [(torso, 2.9), (_length(kps, 5, 6), 3.8), (_length(kps, 5, 7), 5.1), (_length(kps, 6, 8), 5.1),
+             (_length(kps, 7, 9), 6.0), (_length(kps, 8, 10), 6.0), (_length(kps, 11, 13), 3.6),
+             (_length(kps, 12, 14), 3.6), (_length(kps, 13, 15), 3.6), (_length(kps, 14, 16), 3.6)]
+    return max(length * k for length, k in parts)
+
+
+def fit_pose(keypoints: np.ndarray, size: int = 256, fill: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Person keypoints (17, 3) in image pixels -> (keypoints in a size x size canvas, 2x3 canvas->image matrix).
+
+    Scale + translation only: the person's extent, but at least the height its torso/limbs imply (stable while arms
+    move, and a close-up upper body stays life-size), fills `fill` of the canvas, centred. Pixel centres are integers.
+    """
+    kps = np.asarray(keypoints, np.float32)
+    seen = kps[:, 2] >= VISIBLE
+    pts = kps[seen, :2] if seen.any() else kps[:, :2]
+    lo, hi = pts.min(0), pts.max(0)
+    extent = max(float((hi - lo).max()), body_height(kps), 1.0)
+    s = fill * size / extent
+    centre = (lo + hi) / 2
+    out = kps.copy()
+    out[:, :2] = (kps[:, :2] - centre) * s + (size - 1) / 2
+    matrix = np.array([[1 / s, 0, centre[0] - (size - 1) / 2 / s], [0, 1 / s, centre[1] - (size - 1) / 2 / s]],
+                      np.float32)
+    return out, matrix
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in [0, 1] -> CIE Lab (D65): a space where medians and distances mean what they look like."""
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]])
+    xyz = xyz / np.array([0.9505, 1.0, 1.089])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """Inverse of srgb_to_lab, clipped to [0, 1]."""
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787) * np.array([0.9505, 1.0, 1.089])
+    lin = xyz @ np.array([[3.2406, -0.9689, 0.0557], [-1.5372, 1.8758, -0.2040], [-0.4986, 0.0415, 1.0570]])
+    lin = np.clip(lin, 0, 1)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def _grid(n: int) -> np.ndarray:
+    """n x n sample positions in [0, 1]^2, flattened to (n*n, 2)."""
+    t = (np.arange(n) + 0.5) / n
+    return np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
+
+
+def _quad(corners: np.ndarray, n: int = 12) -> np.ndarray:
+    """Points spread over a quadrilateral (4, 2) given in order, by bilinear interpolation of its corners."""
+    u, v = _grid(n).T[:, :, None]
+    return (1 - v) * ((1 - u) * corners[0] + u * corners[1]) + v * ((1 - u) * corners[3] + u * corners[2])
+
+
+def _box(centre: np.ndarray, half_w: float, half_h: float, n: int = 12) -> np.ndarray:
+    """Points over the axis-aligned rectangle around centre."""
+    return _quad(centre + np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h], [-half_w, half_h]]), n)
+
+
+def _band(a: np.ndarray, b: np.ndarray, half_width: float, n: int = 10) -> np.ndarray:
+    """Points over the rectangle around segment a->b (its middle 80%), half_width either side."""
+    d = b - a
+    normal = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-6) * half_width
+    return _quad(np.stack([a + 0.1 * d - normal, a + 0.1 * d + normal, a + 0.9 * d + normal, a + 0.9 * d - normal]), n)
+
+
+def robust_colour(frame: np.ndarray, points: np.ndarray, keep: float = 0.6) -> RGB | None:
+    """Median colour (Lab) of the frame at points, recomputed over the `keep` fraction closest to the first median.
+
+    None when fewer than 8 points fall inside the frame.
+    """
+    h, w = frame.shape[:2]
+    xy = np.round(points).astype(np.int64)
+    xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
+    if len(xy) < 8:
+        return None
+    lab = srgb_to_lab(frame[xy[:, 1], xy[:, 0]].astype(np.float64) / 255)
+    dist = np.linalg.norm(lab - np.median(lab, 0), axis=1)
+    lab = lab[dist <= np.quantile(dist, keep)]
+    return tuple(float(c) for c in lab_to_srgb(np.median(lab, 0)))
+
+
+def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
+    """A real person's colours (uint8 HxWx3 frame, (17, 3) keypoints in its pixels) inside the regions they outline.
+
+    Skin is read on the face when it faces the camera, else on the forearms; a field whose region is missing keeps
+    Appearance's default. Hair style and trouser length are not estimated (silhouettes are too ambiguous): defaults.
+    """
+    kps = np.asarray(keypoints, np.float32)
+    ok = kps[:, 2] >= VISIBLE
+    xy = kps[:, :2]
+    head = [i for i in range(5) if ok[i]]
+    face = max([_length(kps, i, j) for i in range(5) for j in range(i + 1, 5)] + [0.0])
+    facing_away = ok[5] and ok[6] and xy[5, 0] < xy[6, 0]  # the person's left shoulder on the image's left
+    regions: dict[str, list[np.ndarray]] = {c: [] for c in COLOURS}
+    front = [i for i in (0, 1, 2) if ok[i]]
+    if front and face > 0 and not facing_away:
+        regions["skin"].append(_box(xy[front].mean(0) + (0, 0.15 * face), 0.25 * face, 0.25 * face))
+    if not regions["skin"]:
+        regions["skin"] += [_band(xy[e], xy[w], 0.08 * _length(kps, e, w)) for e, w in ((7, 9), (8, 10))
+                            if _length(kps, e, w) > 0]
+    if head and face > 0:
+        regions["hair"].append(_box(xy[head].mean(0) - (0, 0.9 * face), 0.5 * face, 0.3 * face))
+    if ok[[5, 6, 11, 12]].all():
+        corners = xy[[5, 6, 12, 11]]
+        regions["top"].append(_quad(corners.mean(0) + 0.6 * (corners - corners.mean(0))))
+    for hip, knee in ((11, 13), (12, 14)):
+        if _length(kps, hip, knee) > 0:
+            regions["bottom"].append(_band(xy[hip], xy[knee], 0.15 * _length(kps, hip, knee)))
+    for knee, ankle in ((13, 15), (14, 16)):
+        shin = _length(kps, knee, ankle)
+        if shin > 0:
+            regions["shoes"].append(_box(xy[ankle] + 0.12 * (xy[ankle] - xy[knee]), 0.08 * shin, 0.06 * shin, 6))
+    found = {c: robust_colour(frame, np.concatenate(p)) if p else None for c, p in regions.items()}
+    return Appearance(**{c: v for c, v in found.items() if v is not None})
+
+
+def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256) -> np.ndarray:
+    """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in three blocks:
+
+    17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint), one soft line per SKELETON edge (the same Gaussian of
+    the distance to the segment), and the appearance vector as constant maps. Missing keypoints give zero maps.
+    """
+    kps = np.asarray(canvas_keypoints, np.float32)
+    ok = kps[:, 2] >= VISIBLE
+    sigma = size / 64
+    grid = np.arange(size, dtype=np.float32)
+    gx = np.exp(-(grid[None] - kps[:, :1]) ** 2 / (2 * sigma ** 2)) * ok[:, None]
+    gy = np.exp(-(grid[None] - kps[:, 1:2]) ** 2 / (2 * sigma ** 2))
+    heat = gy[:, :, None] * gx[:, None, :]
+    a, b = np.array(SKELETON).T
+    pa, d = kps[a, :2], kps[b, :2] - kps[a, :2]
+    ys, xs = np.meshgrid(grid, grid, indexing="ij")
+    px, py = xs[None] - pa[:, 0, None, None], ys[None] - pa[:, 1, None, None]
+    t = np.clip((px * d[:, 0, None, None] + py * d[:, 1, None, None]) / np.maximum((d ** 2).sum(1), 1e-6)[:, None, None], 0, 1)
+    dist2 = (px - t * d[:, 0, None, None]) ** 2 + (py - t * d[:, 1, None, None]) ** 2
+    edges = np.exp(-dist2 / (2 * sigma ** 2)) * (ok[a] & ok[b])[:, None, None]
+    vec = np.broadcast_to(appearance_vector(appearance)[:, None, None], (len(APPEARANCE_FIELDS), size, size))
+    return np.concatenate([heat, edges, vec]).astype(np.float32)
