@@ -72,14 +72,15 @@ def body_height(kps: np.ndarray) -> float:
 def fit_pose(keypoints: np.ndarray, size: int = 256, fill: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """Person keypoints (17, 3) in image pixels -> (keypoints in a size x size canvas, 2x3 canvas->image matrix).
 
-    Scale + translation only: the person's extent, but at least the height its torso/limbs imply (stable while arms
-    move, and a close-up upper body stays life-size), fills `fill` of the canvas, centred. Pixel centres are integers.
+    Scale + translation only: the person's extent (the keypoints' box, padded by 8% of the height for the head top and
+    feet), but at least the height its torso/limbs imply (stable while arms move, and a close-up upper body stays
+    life-size), fills `fill` of the canvas, centred. Pixel centres are integers.
     """
     kps = np.asarray(keypoints, np.float32)
     seen = kps[:, 2] >= VISIBLE
     pts = kps[seen, :2] if seen.any() else kps[:, :2]
     lo, hi = pts.min(0), pts.max(0)
-    extent = max(float((hi - lo).max()), body_height(kps), 1.0)
+    extent = max(float((hi - lo).max()), body_height(kps), 1.0) * 1.16
     s = fill * size / extent
     centre = (lo + hi) / 2
     out = kps.copy()
@@ -168,7 +169,7 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
         regions["skin"] += [_band(xy[e], xy[w], 0.08 * _length(kps, e, w)) for e, w in ((7, 9), (8, 10))
                             if _length(kps, e, w) > 0]
     if head and face > 0:
-        regions["hair"].append(_box(xy[head].mean(0) - (0, 0.9 * face), 0.5 * face, 0.3 * face))
+        regions["hair"].append(_box(xy[head].mean(0) - (0, 0.65 * face), 0.35 * face, 0.2 * face))
     if ok[[5, 6, 11, 12]].all():
         corners = xy[[5, 6, 12, 11]]
         regions["top"].append(_quad(corners.mean(0) + 0.6 * (corners - corners.mean(0))))
@@ -200,8 +201,9 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     pa, d = kps[a, :2], kps[b, :2] - kps[a, :2]
     ys, xs = np.meshgrid(grid, grid, indexing="ij")
     px, py = xs[None] - pa[:, 0, None, None], ys[None] - pa[:, 1, None, None]
-    t = np.clip((px * d[:, 0, None, None] + py * d[:, 1, None, None]) / np.maximum((d ** 2).sum(1), 1e-6)[:, None, None], 0, 1)
-    dist2 = (px - t * d[:, 0, None, None]) ** 2 + (py - t * d[:, 1, None, None]) ** 2
+    dx, dy = d[:, 0, None, None], d[:, 1, None, None]
+    t = np.clip((px * dx + py * dy) / np.maximum(dx ** 2 + dy ** 2, 1e-6), 0, 1)
+    dist2 = (px - t * dx) ** 2 + (py - t * dy) ** 2
     edges = np.exp(-dist2 / (2 * sigma ** 2)) * (ok[a] & ok[b])[:, None, None]
     vec = np.broadcast_to(appearance_vector(appearance)[:, None, None], (len(APPEARANCE_FIELDS), size, size))
     return np.concatenate([heat, edges, vec]).astype(np.float32)

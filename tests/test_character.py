@@ -1,0 +1,148 @@
+"""The generator's data side: avatar renderer, pose fitting, conditioning maps, appearance read off a real frame."""
+from __future__ import annotations
+
+import colorsys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animetool.avatar import render
+from animetool_runtime.character import (APPEARANCE_FIELDS, CONDITIONING_CHANNELS, SKELETON, Appearance,
+                                         appearance_from_vector, appearance_vector, conditioning, extract_appearance,
+                                         fit_pose)
+
+ROOT = Path(__file__).resolve().parents[1]
+# A person facing the camera in a 256 canvas (their left on the image's right), arms down and slightly out.
+STANDING = np.array([(128, 50), (134, 45), (122, 45), (140, 48), (116, 48), (150, 80), (106, 80), (165, 115), (91, 115),
+                     (172, 150), (84, 150), (142, 140), (114, 140), (144, 185), (112, 185), (146, 228), (110, 228)],
+                    np.float32)
+STANDING = np.c_[STANDING, np.ones(17, np.float32)]
+LOOK = Appearance(skin=(0.95, 0.8, 0.7), hair=(0.9, 0.4, 0.6), top=(0.1, 0.3, 0.9), bottom=(0.2, 0.2, 0.25),
+                  shoes=(0.9, 0.9, 0.9), hair_style="ponytail")
+
+
+def test_render_is_deterministic_and_follows_the_appearance():
+    img, alpha = render(STANDING, LOOK)
+    again, alpha_again = render(STANDING.copy(), Appearance(**vars(LOOK)))
+    assert img.shape == (256, 256, 3) and img.dtype == np.uint8 and alpha.shape == (256, 256)
+    assert img.tobytes() == again.tobytes() and alpha.tobytes() == alpha_again.tobytes()
+    other, _ = render(STANDING, Appearance(top=(0.9, 0.2, 0.1), hair_style="spiky"))
+    assert np.abs(other.astype(int) - img).max(-1).astype(bool).mean() > 0.05
+    assert 0 <= alpha.min() and alpha.max() == 1 and 0 < alpha.mean() < 0.5
+    background = render(STANDING, LOOK, background=(0.0, 1.0, 0.0))[0]
+    assert tuple(background[0, 0]) == (0, 255, 0) and tuple(img[0, 0]) == (255, 255, 255)
+
+
+def test_parts_are_drawn_at_their_keypoints():
+    _, alpha = render(STANDING, LOOK)
+    for j in (5, 6, 9, 10, 15, 16, 0, 1, 2):  # shoulders, wrists, ankles, face
+        x, y = np.round(STANDING[j, :2]).astype(int)
+        assert alpha[y - 1:y + 2, x - 1:x + 2].min() > 0.9, j
+    rows = np.nonzero(alpha[:, 128] > 0.5)[0]
+    assert 15 < STANDING[0, 1] - rows.min() < 60  # the head's top is a big head's height above the nose, not elsewhere
+    assert alpha[:, :20].max() == 0 and alpha[:, -20:].max() == 0 and alpha[-15:].max() == 0
+
+
+def test_a_limb_with_a_missing_keypoint_is_not_drawn():
+    pose = STANDING.copy()
+    pose[7, :2], pose[9] = (185, 80), (225, 80, 0.1)  # left arm held out, its wrist unseen
+    _, alpha = render(pose, LOOK)
+    assert alpha[75:86, 215:236].max() == 0
+    assert alpha[78:83, 183:188].min() > 0.9  # the upper arm is still there
+
+
+def test_far_side_is_drawn_behind_the_torso():
+    pose = STANDING.copy()
+    pose[0, 0] = 137  # face turned to the image's right: the person's left side is the far one
+    pose[[7, 9], :2] = (165, 100), (125, 100)  # left forearm across the chest
+    pose[[8, 10], :2] = (91, 125), (131, 125)  # right forearm across the belly
+    img, _ = render(pose, LOOK)
+
+    def nearer(pixel, a, b) -> bool:
+        return np.abs(pixel / 255 - a).sum() < np.abs(pixel / 255 - b).sum()
+
+    assert nearer(img[100, 140], LOOK.top, LOOK.skin)  # hidden behind the torso
+    assert nearer(img[125, 115], LOOK.skin, LOOK.top)  # in front of it
+
+
+def test_render_speed():
+    rng = np.random.default_rng(0)
+    poses = [STANDING + np.r_[rng.normal(0, 4, 2), 0] for _ in range(20)]
+    render(STANDING, LOOK)
+    start = time.perf_counter()
+    for pose in poses:
+        render(pose, LOOK)
+    assert (time.perf_counter() - start) / len(poses) < 0.05
+
+
+@pytest.fixture(scope="module")
+def real_pose() -> np.ndarray:
+    with np.load(ROOT / "runs" / "posedata" / "pose2sim-single-cam01" / "labels.npz") as z:
+        return z["people"][0, 0] if len(z["count"]) else pytest.skip("no pose labels")
+
+
+def test_fit_pose_round_trip_and_fill(real_pose):
+    canvas, matrix = fit_pose(real_pose, size=256, fill=0.8)
+    back = canvas[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    np.testing.assert_allclose(back, real_pose[:, :2], atol=1e-3 * np.abs(real_pose[:, :2]).max())
+    np.testing.assert_array_equal(canvas[:, 2], real_pose[:, 2])
+    seen = canvas[real_pose[:, 2] >= 0.3, :2]
+    extent = (seen.max(0) - seen.min(0)).max()
+    assert 0.55 * 0.8 * 256 < extent <= 0.8 * 256
+    np.testing.assert_allclose((seen.max(0) + seen.min(0)) / 2, 127.5, atol=1)
+    upper = real_pose.copy()
+    upper[11:, 2] = 0  # a close-up: hips and legs out of frame
+    close, close_matrix = fit_pose(upper)
+    assert 0.7 < matrix[0, 0] / close_matrix[0, 0] < 1.4  # scale from the shoulders/arms, not blown up to fill
+
+
+def test_conditioning_maps():
+    pose = STANDING.copy()
+    pose[9, 2] = 0  # left wrist missing
+    maps = conditioning(pose, LOOK, 256)
+    assert maps.shape == (CONDITIONING_CHANNELS, 256, 256) and maps.dtype == np.float32
+    assert CONDITIONING_CHANNELS == 17 + len(SKELETON) + len(APPEARANCE_FIELDS)
+    for j in range(17):
+        if j == 9:
+            assert maps[j].max() == 0
+            continue
+        y, x = np.unravel_index(np.argmax(maps[j]), maps[j].shape)
+        assert (x, y) == tuple(np.round(pose[j, :2]).astype(int)) and maps[j].max() > 0.9
+    for e, (a, b) in enumerate(SKELETON):
+        edge = maps[17 + e]
+        if 9 in (a, b):
+            assert edge.max() == 0
+        else:
+            x, y = np.round((pose[a, :2] + pose[b, :2]) / 2).astype(int)
+            assert edge[y, x] > 0.8 and edge[0, 0] < 1e-3
+    vec = maps[17 + len(SKELETON):]
+    np.testing.assert_array_equal(vec, np.broadcast_to(appearance_vector(LOOK)[:, None, None], vec.shape))
+
+
+def test_appearance_vector_round_trip():
+    v = appearance_vector(LOOK)
+    assert v.shape == (len(APPEARANCE_FIELDS),) and v[APPEARANCE_FIELDS.index("hair_ponytail")] == 1
+    back = appearance_from_vector(v)
+    assert back.hair_style == "ponytail" and back.long_trousers == LOOK.long_trousers
+    np.testing.assert_allclose(appearance_vector(back), v, atol=1e-6)
+
+
+def test_appearance_of_real_people():
+    from animetool.footage import fetch_footage, read_frame
+    from animetool.teachers import BlazePoseTeacher
+
+    frame = read_frame(fetch_footage(["pose2sim-multi-cam01"])["pose2sim-multi-cam01"], 0)
+    people = BlazePoseTeacher("full", threads=1)(frame)
+    assert len(people) == 2
+    # The woman stands nearer the camera (her ankles lower in the frame), the shirtless man walks behind her.
+    woman, man = sorted(people, key=lambda p: -p[15:17, 1].max())
+    her, his = extract_appearance(frame, woman), extract_appearance(frame, man)
+    _, sat, val = colorsys.rgb_to_hsv(*her.top)
+    assert val > 0.55 and sat < 0.15  # white / light-grey T-shirt
+    assert her.bottom[2] > her.bottom[0]  # blue jeans
+    assert max(his.bottom) < 0.3  # black shorts
+    r, g, b = his.top
+    assert r > g > b and r > 0.35  # bare skin
+    assert extract_appearance(frame, np.zeros((17, 3), np.float32)) == Appearance()  # nothing seen: the defaults
