@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_model
+
 
 def cbr(cin: int, cout: int, stride: int = 1, leaky: bool = False) -> nn.Sequential:
     act = nn.LeakyReLU(0.2, inplace=True) if leaky else nn.ReLU(inplace=True)
@@ -89,3 +91,28 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
     for h in handles:
         h.remove()
     return total
+
+
+# The conditioning layout is defined once, in animetool_runtime.character (58 channels: 17 keypoint maps, 19 limb
+# maps, 22 appearance values); models import torch only, so the count is repeated here and checked by the tests.
+CONDITIONING_CHANNELS = 58
+SIZE = 128
+_PRE = {"kind": "conditioning", "size": [SIZE, SIZE], "fill": 0.8, "channels": CONDITIONING_CHANNELS,
+        "builder": "animetool_runtime.character.conditioning"}
+_POST = {"decoder": "rgba", "range": [0, 1], "channels": ["r", "g", "b", "alpha"]}
+
+
+@register_model("generator-teacher", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-teacher.v1.safetensors")
+def generator_teacher() -> nn.Module:
+    return UNetGenerator(CONDITIONING_CHANNELS, width=32)
+
+
+@register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v1.safetensors")
+def generator_student() -> nn.Module:
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8)
+
+
+def discriminator() -> nn.Module:
+    return PatchDiscriminator(CONDITIONING_CHANNELS + 4, width=32)

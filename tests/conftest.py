@@ -37,3 +37,13 @@ def verified(full_bundle) -> dict:
     proc = animetool("verify", str(full_bundle), "--json", check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {r["key"]: r for r in json.loads(proc.stdout)}
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:
+    """Six real frames of the Sports2D demo with BlazePose's pseudo-labels (fetched from registry packages, cached)."""
+    from animetool.data import build
+
+    out = tmp_path_factory.mktemp("posedata")
+    build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
+    return out

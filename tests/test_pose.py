@@ -66,15 +66,6 @@ def test_letterbox_coordinates_round_trip(h, w):
     assert abs(back[0] - x) <= 1.5 * w / 192 + 1 and abs(back[1] - y) <= 1.5 * max(h, w) / 192 + 1
 
 
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    from animetool.data import build
-
-    out = tmp_path_factory.mktemp("posedata")
-    build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
-    return out
-
-
 def test_distillation_lowers_the_loss_on_real_frames(small_data, tmp_path):
     from animetool.models import create_model
     from animetool.pose_train import PoseTrainer, batch, load_frames, losses

@@ -186,7 +186,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,
-                                   calibration_data=str(calib_path) if calib_path else calib.default_source(src.task))
+                                   calibration_data=str(calib_path) if calib_path else calib.default_source(src.task, src.preprocess))
                     entries.append(ModelEntry(
                         name=src.name, task=src.task, format=tname, precision=prec, file=res.file,
                         sha256=sha256_path(root / res.file), inputs=res.inputs, outputs=res.outputs,

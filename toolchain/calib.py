@@ -87,7 +87,10 @@ def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[
     return [out[i] for i in sorted(rng.permutation(len(out))[:count])]
 
 
-def default_source(task: str) -> str:
+def default_source(task: str, pre: dict) -> str:
+    """What load_inputs(None, ...) calibrates on, for the manifest."""
+    if pre.get("kind") == "conditioning":
+        return "training-split poses of runs/posedata with random appearances"
     return "built-in footage (training clips)" if task == "pose" else "scikit-image sample photos"
 
 
@@ -95,6 +98,10 @@ def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, coun
                 task: str = "generic") -> list[np.ndarray]:
     """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task."""
     if path is None:
+        if pre.get("kind") == "conditioning":
+            from .avatar_data import conditioning_inputs
+
+            return conditioning_inputs(input_shape, count)
         if pre.get("kind") != "image":
             raise CalibError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
         if task == "pose":

@@ -277,6 +277,58 @@ def distill_pose_cmd(
         console.print(f"wrote {out}: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} in {summary['steps']} steps")
 
 
+train_app = typer.Typer(help="Train teachers.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _generator_cmd(teacher: Optional[Path], data: Path, out: Path, steps: int, seed: int, arch: str, batch_size: int,
+                   state: Optional[Path], as_json: bool) -> None:
+    from .distill import train_generator
+
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task(arch, total=steps)
+            summary = train_generator(data, out, steps, seed, arch, teacher, batch_size, state, _step_reporter(bar, task))
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; run the same command again to resume from the last saved state")
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console.print(f"wrote {out}: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} in {summary['steps']} steps")
+
+
+@train_app.command("generator")
+def train_generator_cmd(
+    data: Path = typer.Option(Path("runs/posedata"), help="pose data folder from `animetool data` (its train poses)"),
+    out: Path = typer.Option(..., "--out", "-o", help="teacher weights (.safetensors)"),
+    steps: int = typer.Option(1500, help="optimizer steps"),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(8),
+    state: Optional[Path] = typer.Option(None, help="resumable state (default runs/<out stem>.state.pt)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train the pix2pix generator teacher on rendered pose -> anime pairs; resumable, shows progress."""
+    _generator_cmd(None, data, out, steps, seed, "generator-teacher", batch_size, state, as_json)
+
+
+@distill_app.command("generator")
+def distill_generator_cmd(
+    teacher: Path = typer.Option(..., help="generator teacher weights (.safetensors)"),
+    data: Path = typer.Option(Path("runs/posedata"), help="pose data folder from `animetool data` (its train poses)"),
+    out: Path = typer.Option(..., "--out", "-o", help="student weights (.safetensors)"),
+    steps: int = typer.Option(2000, help="optimizer steps"),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(8),
+    state: Optional[Path] = typer.Option(None, help="resumable state (default runs/<out stem>.state.pt)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Distil the generator teacher into the >=10x cheaper int8-friendly student (outputs + features + GAN terms)."""
+    _generator_cmd(teacher, data, out, steps, seed, "generator-student", batch_size, state, as_json)
+
+
 @app.command("models")
 def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
     """List the registered models (default ones marked)."""

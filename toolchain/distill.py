@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -50,3 +51,48 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
     tmp.replace(out)
     return {"out": str(out), "steps": trainer.step, "final_loss": sum(trainer.history[-50:]) / max(1, len(trainer.history[-50:])),
             "first_loss": sum(trainer.history[:50]) / max(1, len(trainer.history[:50]))}
+
+
+def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp), metadata=meta)
+    tmp.replace(out)
+
+
+def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
+                    teacher: Optional[Path] = None, batch_size: int = 8, state: Optional[Path] = None,
+                    on_step: Callable[[int, dict], None] = lambda i, p: None) -> dict:
+    """The pix2pix teacher (teacher=None) or, given a teacher checkpoint, the distilled student."""
+    from .avatar_data import load_poses
+    from .gan_train import Distiller, StudentTrainer, TeacherTrainer
+    from .models.generator import discriminator
+
+    poses = load_poses(data, "train")
+    torch.manual_seed(seed)
+    info = REGISTRY[arch]
+    size = info.input_shape[-1]
+    state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
+    net = create_model(arch, pretrained=False).train()
+    meta = {"arch": arch, "licence": "Apache-2.0", "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
+            "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
+            "(BlazePose pseudo-labels on BSD-3 footage) drawn by animetool's avatar renderer"}
+    if teacher is None:
+        trainer = TeacherTrainer(net, discriminator(), poses, state, steps, seed, batch_size, size)
+        trainer.run(on_step)
+        _save(trainer.ema, out, {**meta, "source": "pix2pix teacher trained on rendered pairs"})
+    else:
+        from safetensors import safe_open
+
+        with safe_open(str(teacher), "pt") as f:
+            tmeta = f.metadata() or {}
+        t = create_model(tmeta.get("arch", "generator-teacher"), pretrained=False)
+        from safetensors.torch import load_file
+
+        t.load_state_dict(load_file(str(teacher)))
+        trainer = StudentTrainer(Distiller(net, t), t, discriminator(), poses, state, steps, seed, batch_size, size)
+        trainer.run(on_step)
+        _save(trainer.ema.student, out, {**meta, "teacher": str(teacher), "source": "distilled from the generator teacher"})
+    return {"out": str(out), "steps": trainer.step,
+            "first_loss": float(np.mean(trainer.history[:50])), "final_loss": float(np.mean(trainer.history[-50:]))}

@@ -37,7 +37,7 @@ def task_metric(model: Model, name: str, out: np.ndarray, ref: np.ndarray) -> di
         d = [np.linalg.norm(decode_heatmaps(o[None], post["stride"])[:, :2] - decode_heatmaps(r[None], post["stride"])[:, :2], axis=1)
              for o, r in zip(out, ref)]
         return {"pck@0.05": float(np.mean(np.concatenate(d) <= 0.05 * size))}
-    if post.get("decoder") == "image":
+    if post.get("decoder") in ("image", "rgba"):
         lo, hi = post.get("range", [0, 1])
         mse = float(np.mean((np.clip(out, lo, hi) - ref) ** 2))
         return {"psnr_db": float(10 * np.log10((hi - lo) ** 2 / max(mse, 1e-12)))}

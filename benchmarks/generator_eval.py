@@ -1,0 +1,137 @@
+"""Generator figures on held-out poses (camera 2 of Pose2Sim, never trained on), with fixed random appearances.
+
+    python benchmarks/generator_eval.py [--data runs/posedata] [--samples 64] [--threads 1]
+
+Params and MACs of teacher and student; PSNR and SSIM of each against the avatar renderer; student vs teacher PSNR;
+pose consistency (BlazePose, the pose teacher, run on the drawn characters: OKS against the driving pose, the
+renderer's own drawings as the ceiling); PSNR of every exported file against the fp32 PyTorch student, and its latency.
+Writes benchmarks/results/generator-<cpu>-<cores>.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+import animetool_runtime as rt
+from animetool.avatar_data import load_poses, pair
+from animetool.models import create_model
+from animetool.models.generator import macs
+from animetool.pose_metrics import evaluate
+from animetool.teachers import BlazePoseTeacher
+from animetool_runtime import device
+from animetool_runtime.character import fit_pose
+from animetool_runtime.parity import to_layout
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12)))
+
+
+def rgb(x: np.ndarray) -> np.ndarray:
+    """(4, H, W) RGBA in [0, 1] -> HxWx3 composited over white, what a viewer sees."""
+    a = np.clip(x[3:4], 0, 1)
+    return (np.clip(x[:3], 0, 1) * a + (1 - a)).transpose(1, 2, 0)
+
+
+def pose_consistency(images: list[np.ndarray], canvases: list[np.ndarray], teacher) -> dict:
+    """BlazePose on each drawing (upscaled 2x on a white margin) against the pose that drove it."""
+    preds, gts = [], []
+    for img, kps in zip(images, canvases):
+        h = img.shape[0]
+        big = np.ones((4 * h, 4 * h, 3), np.float32)
+        big[h:3 * h, h:3 * h] = np.repeat(np.repeat(img, 2, 0), 2, 1)
+        found = teacher((big * 255).astype(np.uint8))
+        found[..., :2] = (found[..., :2] - h + 0.5) / 2 - 0.5
+        preds.append(found)
+        g = kps.copy()
+        g[:, 2] = (g[:, 2] >= 0.3).astype(np.float32)
+        gts.append(g[None])
+    r = evaluate(gts, preds)
+    return {"mean_oks": r["mean_oks"], "pck@0.2": r["pck@0.2"], "found": r["detections"], "of": r["people"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("runs/posedata"))
+    ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    poses = load_poses(args.data, "heldout")
+    rng = np.random.default_rng(1234)
+    picks = rng.choice(len(poses), args.samples, replace=False)
+    conds, targets, canvases = [], [], []
+    for i in picks:
+        c, t = pair(poses[i], rng, 128)
+        conds.append(c)
+        targets.append(t)
+        canvases.append(fit_pose(poses[i], 128)[0])
+    x = torch.from_numpy(np.stack(conds))
+    nets = {n: create_model(n) for n in ("generator-teacher", "generator-student")}
+    with torch.no_grad():
+        outs = {n: m(x).numpy() for n, m in nets.items()}
+    teacher = BlazePoseTeacher("full", threads=args.threads)
+    result = {"device": device.describe(), "samples": args.samples, "size": 128, "models": {}}
+    drawn = {"renderer": [rgb(t) for t in targets]}
+    for n, m in nets.items():
+        imgs = [rgb(o) for o in outs[n]]
+        drawn[n] = imgs
+        result["models"][n] = {
+            "params": sum(p.numel() for p in m.parameters()), "gmacs": macs(m, (1, *x.shape[1:])) / 1e9,
+            "psnr_vs_renderer": float(np.mean([psnr(a, b) for a, b in zip(imgs, drawn["renderer"])])),
+            "ssim_vs_renderer": float(np.mean([structural_similarity(a, b, channel_axis=2, data_range=1.0)
+                                               for a, b in zip(imgs, drawn["renderer"])]))}
+    result["student_vs_teacher_psnr"] = float(np.mean([psnr(a, b) for a, b in zip(drawn["generator-student"], drawn["generator-teacher"])]))
+    result["pose_consistency"] = {n: pose_consistency(imgs, canvases, teacher) for n, imgs in drawn.items()}
+    result["macs_ratio"] = result["models"]["generator-teacher"]["gmacs"] / result["models"]["generator-student"]["gmacs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "gen"
+        subprocess.run([sys.executable, "-m", "animetool.cli", "export", "generator-student", "-t", "onnx,tflite,openvino",
+                        "-p", "fp32,fp16,int8", "-o", str(bundle)], check=True)
+        b = rt.load(bundle, threads=args.threads)
+        result["exports"] = {}
+        for e in b.manifest.models:
+            m = b.open_entry(e)
+            ys, ms = [], []
+            for c in conds:
+                t = time.perf_counter()
+                y = m.run(to_layout(c[None], "NCHW", e.inputs[0].layout))[0]
+                ms.append((time.perf_counter() - t) * 1e3)
+                ys.append(to_layout(y, e.outputs[0].layout, "NCHW")[0])
+            result["exports"][f"{e.format} {e.precision}"] = {
+                "psnr_vs_fp32_student": float(np.mean([psnr(np.clip(a, 0, 1), np.clip(o, 0, 1)) for a, o in zip(ys, outs["generator-student"])])),
+                "p50_ms": float(np.percentile(ms, 50)), "mb": (bundle / e.file).stat().st_size / 1e6}
+    d = result["device"]
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / ("generator-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    m = result["models"]
+    lines = [f"{args.samples} held-out poses (Pose2Sim camera 2), random appearances, 128x128. Device: {d['cpu']}, "
+             f"{d['cores']} cores, {args.threads} thread(s).", "",
+             "| model | params | GMACs | PSNR vs renderer (dB) | SSIM vs renderer | pose OKS (BlazePose on the drawing) |",
+             "|---|---|---|---|---|---|",
+             f"| renderer (ceiling) | - | - | - | - | {result['pose_consistency']['renderer']['mean_oks']:.3f} |"]
+    for n in nets:
+        lines.append(f"| {n} | {m[n]['params'] / 1e6:.2f} M | {m[n]['gmacs']:.3f} | {m[n]['psnr_vs_renderer']:.2f} | "
+                     f"{m[n]['ssim_vs_renderer']:.3f} | {result['pose_consistency'][n]['mean_oks']:.3f} |")
+    lines += ["", f"Student vs teacher: {result['student_vs_teacher_psnr']:.2f} dB; the student has "
+              f"{result['macs_ratio']:.1f}x fewer MACs.", "", "| export | PSNR vs fp32 student (dB) | p50 ms | MB |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['psnr_vs_fp32_student']:.1f} | {v['p50_ms']:.2f} | {v['mb']:.3f} |" for k, v in result["exports"].items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(stem.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Generator: conditioning contract, teacher/student training lowers the loss, the exported int8 student draws where the pose is."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from animetool_runtime.character import CONDITIONING_CHANNELS, conditioning, fit_pose
+
+
+def test_models_and_runtime_agree_on_conditioning():
+    from animetool.models import REGISTRY
+    from animetool.models.generator import CONDITIONING_CHANNELS as in_models
+
+    assert in_models == CONDITIONING_CHANNELS
+    for name in ("generator-teacher", "generator-student"):
+        assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS
+
+
+def test_student_is_ten_times_cheaper():
+    from animetool.models import create_model
+    from animetool.models.generator import macs
+
+    shape = (1, CONDITIONING_CHANNELS, 128, 128)
+    ratio = macs(create_model("generator-teacher", pretrained=False), shape) / macs(create_model("generator-student", pretrained=False), shape)
+    assert ratio >= 10
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_a_few_steps_lower_the_loss(small_data, tmp_path, student):
+    from animetool.avatar_data import batch, load_poses
+    from animetool.gan_train import Distiller, StudentTrainer, TeacherTrainer
+    from animetool.models import create_model
+    from animetool.models.generator import discriminator
+
+    poses = load_poses(small_data, "train")
+    assert len(poses) >= 4
+    torch.manual_seed(0)
+    net = create_model("generator-student", pretrained=False)
+    cond, real = batch(poses, 64, 4, np.random.default_rng(7), augment=False)
+    if student:  # its objective: the teacher's drawing and, through the projections, the teacher's features
+        teacher = create_model("generator-teacher", pretrained=False).eval()
+        distiller = Distiller(net, teacher)
+        trainer = StudentTrainer(distiller, teacher, discriminator(), poses, tmp_path / "s.pt", 12, 0, 4, 64)
+        with torch.no_grad():
+            t_out, t_feats = teacher.forward_features(cond)
+
+        def l1() -> float:
+            net.train()  # batch statistics: 12 steps are too few for BatchNorm running stats
+            with torch.no_grad():
+                out, feats = net.forward_features(cond)
+                return float(torch.nn.functional.l1_loss(out, t_out) + sum(
+                    torch.nn.functional.mse_loss(p(f), t) for p, f, t in zip(distiller.proj, feats, t_feats)))
+    else:
+        trainer = TeacherTrainer(net, discriminator(), poses, tmp_path / "s.pt", 12, 0, 4, 64)
+
+        def l1() -> float:
+            net.train()  # batch statistics: 12 steps are too few for BatchNorm running stats
+            with torch.no_grad():
+                return float(torch.nn.functional.l1_loss(net(cond), real))
+
+    before = l1()
+    trainer.run()
+    assert l1() < before
+
+
+@pytest.fixture(scope="module")
+def student_bundle(tmp_path_factory):
+    from conftest import animetool
+
+    out = tmp_path_factory.mktemp("gen") / "student"
+    animetool("export", "generator-student", "-t", "onnx,tflite", "-p", "int8", "-o", str(out))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_int8_student_draws_the_character_where_the_pose_is(student_bundle, small_data, backend):
+    """On a real held-in pose: the drawn alpha covers the visible keypoints and stays inside the pose's box."""
+    import animetool_runtime as rt
+    from animetool.avatar import random_appearance
+    from animetool.avatar_data import load_poses
+    from animetool_runtime.parity import to_layout
+
+    model = rt.load(student_bundle, backend=backend).model(task="generator")
+    for k, pose in enumerate(load_poses(small_data, "train")[:3]):
+        canvas, _ = fit_pose(pose, 128)
+        cond = conditioning(canvas, random_appearance(np.random.default_rng(k)), 128)[None]
+        y = to_layout(model.run(to_layout(cond, "NCHW", model.entry.inputs[0].layout))[0], model.entry.outputs[0].layout, "NCHW")
+        alpha = y[0, 3]
+        vis = canvas[canvas[:, 2] >= 0.3]
+        xs, ys = np.clip(vis[:, 0].round().astype(int), 0, 127), np.clip(vis[:, 1].round().astype(int), 0, 127)
+        assert np.mean(alpha[ys, xs] > 0.5) >= 0.8
+        x0, y0 = vis[:, :2].min(0) - 16
+        x1, y1 = vis[:, :2].max(0) + 16
+        yy, xx = np.nonzero(alpha > 0.5)
+        inside = (xx >= x0) & (xx <= x1) & (yy >= y0 - 16) & (yy <= y1)  # the head reaches above the nose
+        assert inside.mean() >= 0.9
