@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animetool_runtime.character import VISIBLE, appearance_vector, conditioning, fit_pose
+from animetool_runtime.character import VISIBLE, conditioning, fit_pose
 
 from .avatar import random_appearance, render
 from .data import load_split
@@ -55,11 +55,20 @@ def batch(poses: np.ndarray, size: int, n: int, rng: np.random.Generator, augmen
     return torch.from_numpy(np.stack(conds)), torch.from_numpy(np.stack(targets))
 
 
-def conditioning_inputs(input_shape: tuple[int, ...], count: int, data: Path = Path("runs/posedata")) -> list[np.ndarray]:
+def calibration_poses() -> np.ndarray:
+    """Training-split poses of the built-in footage, labelled by the pose teacher once and cached."""
+    from .data import DEFAULT_SOURCES, build
+    from .teachers import cache_root
+
+    data = cache_root() / "posedata-calibration"
+    if not (data / "index.json").exists():
+        build(DEFAULT_SOURCES, "blazepose", data, every=5)
+    return load_poses(data, "train")
+
+
+def conditioning_inputs(input_shape: tuple[int, ...], count: int) -> list[np.ndarray]:
     """Calibration inputs for a generator: training-split poses with random appearances, as the app will feed it."""
-    poses = load_poses(data, "train")
+    poses = calibration_poses()
     rng = np.random.default_rng(0)
     return [pair(poses[i], rng, input_shape[-1])[0][None] for i in rng.integers(0, len(poses), count)]
 
-
-__all__ = ["appearance_vector", "batch", "conditioning_inputs", "jitter", "load_poses", "pair"]

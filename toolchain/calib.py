@@ -90,7 +90,7 @@ def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[
 def default_source(task: str, pre: dict) -> str:
     """What load_inputs(None, ...) calibrates on, for the manifest."""
     if pre.get("kind") == "conditioning":
-        return "training-split poses of runs/posedata with random appearances"
+        return "training-split poses of the built-in footage (BlazePose labels) with random appearances"
     return "built-in footage (training clips)" if task == "pose" else "scikit-image sample photos"
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
@@ -243,31 +243,23 @@ distill_app = typer.Typer(help="Train compact students from teachers.", no_args_
 app.add_typer(distill_app, name="distill")
 
 
-@distill_app.command("pose")
-def distill_pose_cmd(
-    teacher: str = typer.Option("blazepose", help="blazepose, blazepose-lite, blazepose-heavy, or a pose bundle"),
-    data: Path = typer.Option(Path("runs/posedata"), help="data folder from `animetool data` (made if missing)"),
-    out: Path = typer.Option(..., "--out", "-o", help="student weights (.safetensors)"),
-    steps: int = typer.Option(4000, help="optimizer steps"),
-    seed: int = typer.Option(0, help="seed of init and augmentation"),
-    arch: str = typer.Option("pose-student-s", help="registered student architecture"),
-    batch_size: int = typer.Option(32, help="images per step"),
-    state: Optional[Path] = typer.Option(None, help="resumable training state (default runs/<out stem>.state.pt)"),
-    as_json: bool = typer.Option(False, "--json", help="print a summary as JSON"),
-) -> None:
-    """Distil the pose teacher into the multi-person student; resumable (saved every 3 minutes), shows progress."""
+DataOpt = Annotated[Path, typer.Option(help="pose data folder from `animetool data` (made if missing for pose)")]
+SeedOpt = Annotated[int, typer.Option(help="seed of init and of the data each step sees")]
+StateOpt = Annotated[Optional[Path], typer.Option(help="resumable training state (default runs/<out stem>.state.pt)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print a summary as JSON")]
+
+
+def _train(out: Path, steps: int, as_json: bool, run) -> None:
+    """Progress, one-line errors and the summary for every training command; run(on_step, on_stage) does the work."""
     from .data import DataError
-    from .distill import distill_pose
     from .teachers import TeacherError
 
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=as_json) as bar:
-            task = bar.add_task("distill", total=steps)
-            summary = distill_pose(teacher, data, out, steps, seed, arch, batch_size, state,
-                                   on_step=_step_reporter(bar, task),
-                                   on_stage=lambda s: bar.update(task, description=s))
-    except (DataError, TeacherError, ValueError) as e:
+            task = bar.add_task("training", total=steps)
+            summary = run(_step_reporter(bar, task), lambda stage: bar.update(task, description=stage))
+    except (DataError, TeacherError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail(f"{out}: interrupted; run the same command again to resume from the last saved state")
@@ -275,58 +267,64 @@ def distill_pose_cmd(
         print(json.dumps(summary, indent=2))
     else:
         console.print(f"wrote {out}: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} in {summary['steps']} steps")
+
+
+@distill_app.command("pose")
+def distill_pose_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="student weights (.safetensors)")],
+    teacher: Annotated[str, typer.Option(help="blazepose, blazepose-lite, blazepose-heavy, or a pose bundle")] = "blazepose",
+    data: DataOpt = Path("runs/posedata"),
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 5000,
+    seed: SeedOpt = 0,
+    arch: Annotated[str, typer.Option(help="registered student architecture")] = "pose-student-s",
+    batch_size: Annotated[int, typer.Option(help="images per step")] = 32,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Distil the pose teacher into the multi-person student; resumable (saved every 3 minutes), shows progress."""
+    from .distill import distill_pose
+
+    _train(out, steps, as_json, lambda on_step, on_stage: distill_pose(
+        teacher, data, out, steps, seed, arch, batch_size, state, on_step=on_step, on_stage=on_stage))
 
 
 train_app = typer.Typer(help="Train teachers.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
-def _generator_cmd(teacher: Optional[Path], data: Path, out: Path, steps: int, seed: int, arch: str, batch_size: int,
-                   state: Optional[Path], as_json: bool) -> None:
-    from .distill import train_generator
-
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
-            task = bar.add_task(arch, total=steps)
-            summary = train_generator(data, out, steps, seed, arch, teacher, batch_size, state, _step_reporter(bar, task))
-    except (FileNotFoundError, ValueError) as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        fail(f"{out}: interrupted; run the same command again to resume from the last saved state")
-    if as_json:
-        print(json.dumps(summary, indent=2))
-    else:
-        console.print(f"wrote {out}: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} in {summary['steps']} steps")
-
-
 @train_app.command("generator")
 def train_generator_cmd(
-    data: Path = typer.Option(Path("runs/posedata"), help="pose data folder from `animetool data` (its train poses)"),
-    out: Path = typer.Option(..., "--out", "-o", help="teacher weights (.safetensors)"),
-    steps: int = typer.Option(1500, help="optimizer steps"),
-    seed: int = typer.Option(0),
-    batch_size: int = typer.Option(8),
-    state: Optional[Path] = typer.Option(None, help="resumable state (default runs/<out stem>.state.pt)"),
-    as_json: bool = typer.Option(False, "--json"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="teacher weights (.safetensors)")],
+    data: DataOpt = Path("runs/posedata"),
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 1500,
+    seed: SeedOpt = 0,
+    batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train the pix2pix generator teacher on rendered pose -> anime pairs; resumable, shows progress."""
-    _generator_cmd(None, data, out, steps, seed, "generator-teacher", batch_size, state, as_json)
+    from .distill import train_generator
+
+    _train(out, steps, as_json, lambda on_step, _: train_generator(
+        data, out, steps, seed, "generator-teacher", None, batch_size, state, on_step))
 
 
 @distill_app.command("generator")
 def distill_generator_cmd(
-    teacher: Path = typer.Option(..., help="generator teacher weights (.safetensors)"),
-    data: Path = typer.Option(Path("runs/posedata"), help="pose data folder from `animetool data` (its train poses)"),
-    out: Path = typer.Option(..., "--out", "-o", help="student weights (.safetensors)"),
-    steps: int = typer.Option(2000, help="optimizer steps"),
-    seed: int = typer.Option(0),
-    batch_size: int = typer.Option(8),
-    state: Optional[Path] = typer.Option(None, help="resumable state (default runs/<out stem>.state.pt)"),
-    as_json: bool = typer.Option(False, "--json"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="student weights (.safetensors)")],
+    teacher: Annotated[Path, typer.Option(help="generator teacher weights (.safetensors)")],
+    data: DataOpt = Path("runs/posedata"),
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 2000,
+    seed: SeedOpt = 0,
+    batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Distil the generator teacher into the >=10x cheaper int8-friendly student (outputs + features + GAN terms)."""
-    _generator_cmd(teacher, data, out, steps, seed, "generator-student", batch_size, state, as_json)
+    from .distill import train_generator
+
+    _train(out, steps, as_json, lambda on_step, _: train_generator(
+        data, out, steps, seed, "generator-student", teacher, batch_size, state, on_step))
 
 
 @app.command("models")

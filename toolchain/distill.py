@@ -44,13 +44,13 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
             "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
             "recipe": " ".join(["animetool"] + sys.argv[1:]),
             "source": f"distilled from {teacher} pseudo-labels on the train split of {data}"}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file({k: v.contiguous() for k, v in trainer.ema.state_dict().items()}, str(tmp), metadata=meta)
-    tmp.replace(out)
-    return {"out": str(out), "steps": trainer.step, "final_loss": sum(trainer.history[-50:]) / max(1, len(trainer.history[-50:])),
-            "first_loss": sum(trainer.history[:50]) / max(1, len(trainer.history[:50]))}
+    _save(trainer.ema, out, meta)
+    return _summary(out, trainer)
+
+
+def _summary(out: Path, trainer) -> dict:
+    return {"out": str(out), "steps": trainer.step,
+            "first_loss": float(np.mean(trainer.history[:50])), "final_loss": float(np.mean(trainer.history[-50:]))}
 
 
 def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
@@ -94,5 +94,4 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
         trainer = StudentTrainer(Distiller(net, t), t, discriminator(), poses, state, steps, seed, batch_size, size)
         trainer.run(on_step)
         _save(trainer.ema.student, out, {**meta, "teacher": str(teacher), "source": "distilled from the generator teacher"})
-    return {"out": str(out), "steps": trainer.step,
-            "first_loss": float(np.mean(trainer.history[:50])), "final_loss": float(np.mean(trainer.history[-50:]))}
+    return _summary(out, trainer)
