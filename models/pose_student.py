@@ -69,6 +69,6 @@ class MultiPoseNet(nn.Module):
                 postprocess={"decoder": "multipose", "stride": STRIDE, "keypoints": COCO_KEYPOINTS,
                              "skeleton": COCO_SKELETON, "center_threshold": 0.3, "keypoint_threshold": 0.2,
                              "max_people": 6},
-                weights="pose-student-s.v1.safetensors")
+                weights="pose-student-s.v1.safetensors", default=True)
 def pose_student_s() -> nn.Module:
     return MultiPoseNet()

@@ -71,7 +71,7 @@ class TinyUNet(nn.Module):
                 preprocess={"kind": "image", "size": [192, 192], "color": "RGB", "range": [0, 1], **IMAGENET},
                 postprocess={"decoder": "heatmap-argmax", "stride": 4, "keypoints": COCO_KEYPOINTS,
                              "skeleton": COCO_SKELETON},
-                weights="pose-standin.seed0.safetensors", default=True)
+                weights="pose-standin.seed0.safetensors")
 def pose_standin() -> nn.Module:
     return HeatmapNet()
 

@@ -102,3 +102,28 @@ def test_distill_command_resumes(small_data, tmp_path):
         meta = f.metadata()
     assert meta["arch"] == "pose-student-s" and meta["teacher"] == "blazepose" and meta["licence"] == "Apache-2.0"
     assert "sports2d-demo" in json.loads(meta["data"])
+
+
+def test_default_student_tflite_int8_finds_the_people_in_a_real_frame(tmp_path):
+    """A held-out frame (never trained on) with two people: every person BlazePose finds has a student person whose
+    confident keypoints lie inside that person's box, from the int8 TFLite file run by the runtime."""
+    import animetool_runtime as rt
+    from animetool.footage import fetch_footage, read_frame
+    from animetool.teachers import BlazePoseTeacher
+    from animetool_runtime.pose.estimator import PoseEstimator
+    from conftest import animetool
+
+    animetool("export", "pose-student-s", "-t", "tflite", "-p", "int8", "-o", str(tmp_path / "b"))
+    estimator = PoseEstimator(rt.load(tmp_path / "b", backend="tflite").model(task="pose"))
+    assert estimator.model.entry.inputs[0].dtype == "int8"
+    frame = read_frame(fetch_footage(["pose2sim-multi-cam02"])["pose2sim-multi-cam02"], 40)
+    truth = BlazePoseTeacher("full", threads=1)(frame)
+    found = estimator(frame)
+    assert len(truth) == 2 and 2 <= len(found) <= 3
+    for person in truth:
+        pts = person[person[:, 2] >= 0.5, :2]
+        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+        pad = 0.15 * max(x1 - x0, y1 - y0)
+        inside = [np.mean((p[p[:, 2] >= 0.3, 0] >= x0 - pad) & (p[p[:, 2] >= 0.3, 0] <= x1 + pad) &
+                          (p[p[:, 2] >= 0.3, 1] >= y0 - pad) & (p[p[:, 2] >= 0.3, 1] <= y1 + pad)) for p in found]
+        assert max(inside) >= 0.8
