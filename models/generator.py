@@ -109,7 +109,7 @@ def generator_teacher() -> nn.Module:
 
 
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v1.safetensors")
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v1.safetensors", default=True)
 def generator_student() -> nn.Module:
     return UNetGenerator(CONDITIONING_CHANNELS, width=8)
 

@@ -80,7 +80,7 @@ def pose_standin() -> nn.Module:
                 preprocess={"kind": "image", "size": [128, 128], "color": "RGB", "range": [0, 1],
                             "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
                 postprocess={"decoder": "image", "range": [0, 1], "color": "RGB"},
-                weights="generator-standin.seed0.safetensors", default=True)
+                weights="generator-standin.seed0.safetensors")
 def generator_standin() -> nn.Module:
     return TinyUNet()
 
