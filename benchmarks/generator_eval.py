@@ -29,6 +29,7 @@ from animetool.models.generator import macs
 from animetool.pose_metrics import evaluate
 from animetool.teachers import BlazePoseTeacher
 from animetool_runtime import device
+from animetool_runtime.manifest import size_bytes
 from animetool_runtime.character import fit_pose
 from animetool_runtime.parity import to_layout
 
@@ -112,7 +113,7 @@ def main() -> None:
                 ys.append(to_layout(y, e.outputs[0].layout, "NCHW")[0])
             result["exports"][f"{e.format} {e.precision}"] = {
                 "psnr_vs_fp32_student": float(np.mean([psnr(np.clip(a, 0, 1), np.clip(o, 0, 1)) for a, o in zip(ys, outs["generator-student"])])),
-                "p50_ms": float(np.percentile(ms, 50)), "mb": (bundle / e.file).stat().st_size / 1e6}
+                "p50_ms": float(np.percentile(ms, 50)), "mb": size_bytes(bundle / e.file) / 1e6}
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / ("generator-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))

@@ -28,6 +28,7 @@ from animetool.models import create_model
 from animetool.pose_metrics import evaluate
 from animetool.teachers import BlazePoseTeacher
 from animetool_runtime import device
+from animetool_runtime.manifest import size_bytes
 from animetool_runtime.pose.estimator import PoseEstimator
 
 RESULTS = Path(__file__).parent / "results"
@@ -81,7 +82,7 @@ def main() -> None:
             preds, ms = timed(fn, frames)
             table[name] = {**evaluate(gt, preds), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90))}
             print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in table[name].items()}, file=sys.stderr)
-        sizes = {f"{e.format} {e.precision}": (bundle / e.file).stat().st_size for e in b.manifest.models}
+        sizes = {f"{e.format} {e.precision}": size_bytes(bundle / e.file) for e in b.manifest.models}
     d = device.describe()
     params = sum(p.numel() for p in create_model(MODEL).parameters())
     result = {"device": d, "threads": args.threads, "held_out": sorted({n for n, _, _ in rows}), "frames": len(frames),
