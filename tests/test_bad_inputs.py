@@ -205,8 +205,10 @@ def test_ctrl_c_during_export_leaves_nothing(tmp_path):
     out = tmp_path / "OUT"
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with open(stdout, "w") as so, open(stderr, "w") as se:
+        # a shell runs background jobs with SIGINT ignored, and a child inherits that: give it the default, as a terminal does
         proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "export", "-t", "all", "-p", "all", "-o", str(out)],
-                                stdout=so, stderr=se, env=dict(os.environ, COLUMNS="200"))
+                                stdout=so, stderr=se, env=dict(os.environ, COLUMNS="200"),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not leftovers(out):

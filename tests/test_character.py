@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import colorsys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from animetool_runtime.character import (APPEARANCE_FIELDS, CONDITIONING_CHANNEL
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
 
-ROOT = Path(__file__).resolve().parents[1]
 # A person facing the camera in a 256 canvas (their left on the image's right), arms down and slightly out.
 STANDING = np.array([(128, 50), (134, 45), (122, 45), (140, 48), (116, 48), (150, 80), (106, 80), (165, 115), (91, 115),
                      (172, 150), (84, 150), (142, 140), (114, 140), (144, 185), (112, 185), (146, 228), (110, 228)],
@@ -78,9 +76,11 @@ def test_render_speed():
 
 
 @pytest.fixture(scope="module")
-def real_pose() -> np.ndarray:
-    with np.load(ROOT / "runs" / "posedata" / "pose2sim-single-cam01" / "labels.npz") as z:
-        return z["people"][0, 0] if len(z["count"]) else pytest.skip("no pose labels")
+def real_pose(small_data) -> np.ndarray:
+    """A real person's pose: BlazePose on the Sports2D demo (the shared small_data fixture)."""
+    from animetool.avatar_data import load_poses
+
+    return load_poses(small_data, "train")[0]
 
 
 def test_fit_pose_round_trip_and_fill(real_pose):

@@ -32,11 +32,13 @@ def test_manifest_lists_every_export(full_bundle):
 def test_parity_within_stated_bounds(verified, model, target, precision):
     res = verified[f"{model}/{target}/{precision}"]
     assert res["status"] == "ok", res
+    tol = TOLERANCES[precision]
     for figures in res["outputs"].values():
-        assert figures["rel_max"] <= TOLERANCES[precision]["max"]
-        assert figures["rel_mean"] <= TOLERANCES[precision]["mean"]
-        if "psnr_db" in figures:  # the generator's bar from its issue: 30 dB at int8
-            assert figures["psnr_db"] >= 30
+        assert figures["rel_mean"] <= tol["mean"]
+        if "psnr_db" in figures:  # images: the generator issue's bar, 30 dB at int8 (and far above it in float)
+            assert figures["psnr_db"] >= tol.get("psnr_db", 30)
+        if not ("psnr_db" in figures and "psnr_db" in tol):
+            assert figures["rel_max"] <= tol["max"]
 
 
 @pytest.mark.parametrize("model,precision", COREML)

@@ -12,8 +12,10 @@ from .pose.decode import decode_heatmaps
 TOLERANCES = {
     "fp32": {"max": 1e-3, "mean": 1e-4},
     "fp16": {"max": 2e-2, "mean": 2e-3},
-    "int8": {"max": 0.25, "mean": 2e-2},
+    "int8": {"max": 0.25, "mean": 2e-2, "psnr_db": 30.0},
 }
+# int8 images: a few edge pixels may round far while the picture stays right, so where the model has a PSNR, that
+# (the generator issue's bar) replaces the worst-pixel bound.
 
 
 def to_layout(x: np.ndarray, src: str, dst: str) -> np.ndarray:
@@ -65,7 +67,10 @@ def measure(model: Model, ref_path: Path) -> dict:
         figures = {"max_abs": float(err.max()), "mean_abs": float(err.mean()), "rel_max": rel_max, "rel_mean": rel_mean,
                    **task_metric(model, name, out, ref)}
         result["outputs"][name] = figures
-        ok &= rel_max <= tol["max"] and rel_mean <= tol["mean"]
+        if "psnr_db" in figures and "psnr_db" in tol:
+            ok &= figures["psnr_db"] >= tol["psnr_db"] and rel_mean <= tol["mean"]
+        else:
+            ok &= rel_max <= tol["max"] and rel_mean <= tol["mean"]
     result["tolerance"] = tol
     result["status"] = "ok" if ok else "parity-failed"
     return result
