@@ -1,4 +1,5 @@
-"""Stand-in models with the pose estimator's and the generator's I/O, until the trained ones land.
+"""The tiny image-to-image test model of the export engine (it stood in for the generator until that was trained),
+and the COCO keypoint constants the pose models share.
 
 Their weights are a seeded initialisation whose BatchNorm statistics were measured on real photos
 (`python -m animetool.standin_weights`), so activations have realistic ranges for export and int8 parity;
@@ -35,20 +36,6 @@ class Up(nn.Module):
         return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class HeatmapNet(nn.Module):
-    """Image -> 17 keypoint heatmaps at 1/4 resolution (the single-person stand-in of the pose estimator)."""
-
-    def __init__(self, width: int = 16, keypoints: int = 17):
-        super().__init__()
-        w = width
-        self.body = nn.Sequential(cbr(3, w, 2), cbr(w, w), cbr(w, 2 * w, 2), cbr(2 * w, 2 * w), cbr(2 * w, 4 * w, 2),
-                                  cbr(4 * w, 4 * w), Up(4 * w, 2 * w))
-        self.head = nn.Conv2d(2 * w, keypoints, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
 class TinyUNet(nn.Module):
     """Image -> image encoder-decoder with skips (the stand-in of the pose-conditioned generator)."""
 
@@ -65,15 +52,6 @@ class TinyUNet(nn.Module):
         d2 = self.d2(self.e3(e2)) + e2
         d1 = self.d1(d2) + e1
         return torch.sigmoid(self.out(d1))
-
-
-@register_model("pose-standin", task="pose", input_shape=(1, 3, 192, 192), output_names=("heatmaps",),
-                preprocess={"kind": "image", "size": [192, 192], "color": "RGB", "range": [0, 1], **IMAGENET},
-                postprocess={"decoder": "heatmap-argmax", "stride": 4, "keypoints": COCO_KEYPOINTS,
-                             "skeleton": COCO_SKELETON},
-                weights="pose-standin.seed0.safetensors")
-def pose_standin() -> nn.Module:
-    return HeatmapNet()
 
 
 @register_model("generator-standin", task="generator", input_shape=(1, 3, 128, 128), output_names=("image",),

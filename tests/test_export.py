@@ -60,11 +60,12 @@ def test_verify_records_parity_in_manifest(verified, full_bundle):
 def test_tflite_int8_is_integer_and_runtime_dequantizes(full_bundle):
     """The int8 TFLite file has int8 I/O; the runtime takes and gives floats in NHWC from the manifest's scale/zero-point."""
     b = load(full_bundle, backend="tflite", precision="int8")
-    m = b.model("pose-standin")
+    m = b.model("pose-student-s")
     assert m.entry.inputs[0].dtype == "int8" and m.entry.inputs[0].scale > 0
     x, refs = reference(full_bundle / m.entry.reference)
-    y = m.run(to_layout(x[:1], "NCHW", "NHWC"))[0]
-    assert y.dtype == np.float32 and y.shape == tuple(m.entry.outputs[0].shape)
+    names = [o.name for o in m.entry.outputs]
+    y = m.run(to_layout(x[:1], "NCHW", "NHWC"))[names.index("heatmaps")]
+    assert y.dtype == np.float32 and y.shape == tuple(m.entry.outputs[names.index("heatmaps")].shape)
     ref = refs["heatmaps"][:1]
     assert np.abs(to_layout(y, "NHWC", "NCHW") - ref).mean() < 0.02 * (ref.max() - ref.min())
 

@@ -128,17 +128,17 @@ def test_letterboxing_alone_misses_the_far_person(two_people):
 @pytest.fixture(scope="module")
 def standin_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("teacher") / "bundle"
-    animetool("export", "pose-standin", "-t", "onnx", "-p", "fp32", "-o", str(out))
+    animetool("export", "pose-student-s", "-t", "onnx", "-p", "fp32", "-o", str(out))
     return out
 
 
 def test_file_teacher_decodes_a_pose_bundle_in_image_pixels(standin_bundle, astronaut):
     t = FileTeacher(standin_bundle, threads=1)
     kp = t(astronaut[:, :400])
-    assert isinstance(t, PoseTeacher) and kp.shape == (1, 17, 3)
-    assert np.all((kp[0, :, 0] > -1) & (kp[0, :, 0] < 400) & (kp[0, :, 1] > -1) & (kp[0, :, 1] < 512))
+    assert isinstance(t, PoseTeacher) and kp.shape[1:] == (17, 3) and len(kp) >= 1
+    assert np.all((kp[..., 0] > -40) & (kp[..., 0] < 440) & (kp[..., 1] > -40) & (kp[..., 1] < 552))
     with pytest.raises(TeacherError, match="bare .onnx"):
-        FileTeacher(standin_bundle / "pose-standin.fp32.onnx")
+        FileTeacher(standin_bundle / "pose-student-s.fp32.onnx")
 
 
 def test_torch_teacher_checks_what_the_module_returns(astronaut):

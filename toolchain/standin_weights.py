@@ -28,6 +28,6 @@ def make_weights(name: str, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    for n in ("pose-standin", "generator-standin"):
+    for n in ("generator-standin",):
         make_weights(n)
         print("wrote", REGISTRY[n].weights_path)
