@@ -57,12 +57,13 @@ def batch(poses: np.ndarray, size: int, n: int, rng: np.random.Generator, augmen
 
 def calibration_poses() -> np.ndarray:
     """Training-split poses of the built-in footage, labelled by the pose teacher once and cached."""
-    from .data import DEFAULT_SOURCES, build
+    from .data import build
+    from .footage import CALIBRATION_CLIPS
     from .teachers import cache_root
 
-    data = cache_root() / "posedata-calibration"
+    data = cache_root() / "posedata-calibration-v2"
     if not (data / "index.json").exists():
-        build(DEFAULT_SOURCES, "blazepose", data, every=5)
+        build(CALIBRATION_CLIPS, "blazepose", data, every=5)
     return load_poses(data, "train")
 
 

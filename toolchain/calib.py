@@ -73,9 +73,9 @@ def _npy(path: Path, input_shape: tuple[int, ...]) -> list[np.ndarray]:
 
 def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[np.ndarray]:
     """Frames spread evenly over the built-in footage's training clips: people, as a pose model will see them."""
-    from .footage import FOOTAGE, HELD_OUT, fetch_footage, frames
+    from .footage import CALIBRATION_CLIPS, fetch_footage, frames
 
-    names = [n for n in FOOTAGE if n not in HELD_OUT and n != "opencv-vtest"]
+    names = CALIBRATION_CLIPS
     paths = fetch_footage(names)
     clips = [n for n in names if paths[n].suffix.lower() not in IMAGE_EXTS]
     per = -(-count // len(clips))

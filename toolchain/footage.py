@@ -37,6 +37,8 @@ FOOTAGE: dict[str, Asset] = {
 }
 # Never trained on: a whole camera viewpoint (both of its clips), for the figures.
 HELD_OUT = ("pose2sim-single-cam02", "pose2sim-multi-cam02")
+# What export calibrates on by default: training clips from PyPI only, so a fresh machine needs no apt lists.
+CALIBRATION_CLIPS = [n for n, a in FOOTAGE.items() if a.package.registry == "pypi" and n not in HELD_OUT]
 
 
 def fetch_footage(names: list[str] | None = None) -> dict[str, Path]:

@@ -92,6 +92,9 @@ def _download(pkg: Package, folder: Path) -> Path:
     if shutil.which(cmd[0]) is None:
         raise TeacherError(f"{pkg}: {cmd[0]} is not installed (needed to fetch it from {pkg.registry})")
     proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    if proc.returncode != 0 and pkg.registry == "debian" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True)  # a new machine may have no package lists yet
+        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         raise TeacherError(f"{pkg}: {tool} failed ({lines[-1] if lines else f'exit {proc.returncode}'})")
