@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +120,3 @@ def resolve(spec: str, input_shape: tuple[int, ...] | None = None) -> Source:
     raise SourceError(f"{spec}: not a registered model ({', '.join(sorted(REGISTRY))}), checkpoint file or "
                       f"package.module:factory")
 
-
-def describe(source: Source) -> str:
-    return json.dumps({"name": source.name, "task": source.task, "input": list(source.input_shape)})

@@ -42,12 +42,3 @@ def decode(centers: np.ndarray, heatmaps: np.ndarray, regression: np.ndarray, of
         people.append(kps)
     return np.stack(people) if people else np.zeros((0, k, 3), np.float32)
 
-
-def boxes(people: np.ndarray, threshold: float = 0.2) -> np.ndarray:
-    """(P, 17, 3) -> (P, 4) x0, y0, x1, y1 around each person's keypoints above threshold (all keypoints if none)."""
-    out = np.zeros((len(people), 4), np.float32)
-    for i, kps in enumerate(people):
-        pts = kps[kps[:, 2] > threshold, :2]
-        pts = pts if len(pts) else kps[:, :2]
-        out[i] = (*pts.min(0), *pts.max(0))
-    return out
