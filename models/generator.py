@@ -97,8 +97,14 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
 # maps, 22 appearance values); models import torch only, so the count is repeated here and checked by the tests.
 CONDITIONING_CHANNELS = 58
 SIZE = 128
-_PRE = {"kind": "conditioning", "size": [SIZE, SIZE], "fill": 0.8, "channels": CONDITIONING_CHANNELS,
-        "builder": "animetool_runtime.character.conditioning"}
+
+
+def _pre(size: int) -> dict:
+    return {"kind": "conditioning", "size": [size, size], "fill": 0.8, "channels": CONDITIONING_CHANNELS,
+            "builder": "animetool_runtime.character.conditioning"}
+
+
+_PRE = _pre(SIZE)
 _POST = {"decoder": "rgba", "range": [0, 1], "channels": ["r", "g", "b", "alpha"]}
 
 
@@ -111,6 +117,14 @@ def generator_teacher() -> nn.Module:
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
                 output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v1.safetensors", default=True)
 def generator_student() -> nn.Module:
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8)
+
+
+@register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
+                output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
+                weights="generator-student-256.v1.safetensors")
+def generator_student_256() -> nn.Module:
+    """generator-student drawing at 256x256: same network, fine-tuned at twice the scale (4x the MACs)."""
     return UNetGenerator(CONDITIONING_CHANNELS, width=8)
 
 

@@ -21,6 +21,14 @@ def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProce
     return proc
 
 
+def small_bundle(tmp_path_factory) -> Path:
+    """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
+    out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
+    if not out.exists():  # the export is atomic: the folder exists only when complete
+        animetool("export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out))
+    return out
+
+
 @pytest.fixture(scope="session")
 def full_bundle(tmp_path_factory) -> Path:
     """Every registered model to every target at every precision it offers (Core ML: all five)."""

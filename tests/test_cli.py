@@ -15,18 +15,10 @@ import pytest
 from animetool.models import list_models
 from animetool_runtime.manifest import Manifest
 from animetool_runtime.parity import TOLERANCES
-from conftest import animetool
+from conftest import animetool, small_bundle
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SMALL_KEYS = {f"generator-standin/{t}/{p}" for t in ("onnx", "tflite") for p in ("fp32", "int8")}
-
-
-def small_bundle(tmp_path_factory) -> Path:
-    """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
-    out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
-    if not out.exists():  # the export is atomic: the folder exists only when complete
-        animetool("export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from animetool_runtime.parity import TOLERANCES
-from conftest import animetool
+from conftest import small_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,14 +40,6 @@ CHECK = textwrap.dedent("""
     result["toolchain_importable"] = importlib.util.find_spec("animetool") is not None
     print(json.dumps(result))
 """)
-
-
-def small_bundle(tmp_path_factory) -> Path:
-    """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
-    out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
-    if not out.exists():  # the export is atomic: the folder exists only when complete
-        animetool("export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out))
-    return out
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:

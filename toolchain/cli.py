@@ -1,11 +1,9 @@
-"""The animetool command line: export, verify, bench, models."""
+"""The animetool command line: export, verify, bench, animate, models, data, teacher, distill, train."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -14,29 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .animate_cmd import animate
+from .console import console, fail, quiet_tools
 
-def _quiet_tools() -> None:
-    """The exporters' own progress logs and warnings would bury ours; ANIMETOOL_VERBOSE=1 keeps them."""
-    if os.environ.get("ANIMETOOL_VERBOSE"):
-        return
-    for key, value in {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3",
-                       "TQDM_DISABLE": "1"}.items():
-        os.environ.setdefault(key, value)
-    for category in (FutureWarning, DeprecationWarning, UserWarning, RuntimeWarning):
-        warnings.filterwarnings("ignore", category=category)
-    for name in ("coremltools", "torch", "torch.onnx", "torch.utils._pytree", "nncf", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-_quiet_tools()
+quiet_tools()
 app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-generator networks for phones.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
-
-
-def fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -249,6 +230,14 @@ StateOpt = Annotated[Optional[Path], typer.Option(help="resumable training state
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a summary as JSON")]
 
 
+def _check_arch(arch: str, task: str) -> None:
+    from .models import REGISTRY
+
+    names = sorted(n for n, m in REGISTRY.items() if m.task == task)
+    if arch not in names:
+        fail(f"--arch {arch}: not a registered {task} model ({', '.join(names)})")
+
+
 def _train(out: Path, steps: int, as_json: bool, run) -> None:
     """Progress, one-line errors and the summary for every training command; run(on_step, on_stage) does the work."""
     from .data import DataError
@@ -294,19 +283,25 @@ app.add_typer(train_app, name="train")
 
 @train_app.command("generator")
 def train_generator_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="teacher weights (.safetensors)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="generator weights (.safetensors)")],
     data: DataOpt = Path("runs/posedata"),
     steps: Annotated[int, typer.Option(help="optimizer steps")] = 1500,
     seed: SeedOpt = 0,
     batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
+    arch: Annotated[str, typer.Option(help="registered generator architecture")] = "generator-teacher",
+    init: Annotated[Optional[Path], typer.Option(help="start from these weights (.safetensors), e.g. to fine-tune "
+                                                     "a generator at another size")] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train the pix2pix generator teacher on rendered pose -> anime pairs; resumable, shows progress."""
+    """Train a generator pix2pix-style (L1 + GAN) on rendered pose -> anime pairs; resumable, shows progress."""
     from .distill import train_generator
 
+    _check_arch(arch, "generator")
+    if init is not None and not init.is_file():
+        fail(f"{init}: no such weights file")
     _train(out, steps, as_json, lambda on_step, _: train_generator(
-        data, out, steps, seed, "generator-teacher", None, batch_size, state, on_step))
+        data, out, steps, seed, arch, None, batch_size, state, init, on_step))
 
 
 @distill_app.command("generator")
@@ -324,7 +319,10 @@ def distill_generator_cmd(
     from .distill import train_generator
 
     _train(out, steps, as_json, lambda on_step, _: train_generator(
-        data, out, steps, seed, "generator-student", teacher, batch_size, state, on_step))
+        data, out, steps, seed, "generator-student", teacher, batch_size, state, on_step=on_step))
+
+
+app.command("animate")(animate)
 
 
 @app.command("models")

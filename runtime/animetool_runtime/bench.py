@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -40,10 +39,9 @@ def run_one(bundle: str, key: str, threads: int, runs: int, warmup: int) -> dict
         t = time.perf_counter()
         model.run(*feeds)
         times.append((time.perf_counter() - t) * 1e3)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     p50, p90 = np.percentile(times, [50, 90])
     row.update(p50_ms=round(float(p50), 3), p90_ms=round(float(p90), 3), fps=round(1e3 / float(p50), 1),
-               peak_rss_mb=round(rss / (1e6 if sys.platform == "darwin" else 1e3), 1))
+               peak_rss_mb=device.peak_rss_mb())
     return row
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import os
 import shutil
 import tempfile
 import zipfile
@@ -98,6 +99,25 @@ class Bundle:
 
     def open_entry(self, entry: ModelEntry) -> Model:
         return Model(entry, self.root / entry.file, self.threads)
+
+
+def cache_root() -> Path:
+    """Where animetool keeps fetched and made files: $ANIMETOOL_CACHE, else ~/.cache/animetool."""
+    return Path(os.environ.get("ANIMETOOL_CACHE") or Path.home() / ".cache" / "animetool")
+
+
+DEFAULT_BUNDLES = "bundles"  # under cache_root(): default-<weights digest>-<format>, made by `animetool animate`
+
+
+def default_bundle(backend: str | None = None) -> Path:
+    """The newest default-model bundle in the cache for this backend's format (any installed format when None)."""
+    fmts = [BACKENDS[backend_name(backend)][1]] if backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
+    root = cache_root() / DEFAULT_BUNDLES
+    found = [p for f in fmts for p in root.glob(f"default-*-{f}") if (p / MANIFEST).is_file()]
+    if not found:
+        raise BundleError(f"no --bundle given and no default bundle in {root} for {'/'.join(fmts)}: pass --bundle, or "
+                          "make one with `animetool animate` (it exports the default models once)")
+    return max(found, key=lambda p: (p / MANIFEST).stat().st_mtime)
 
 
 def _installed(backend: str) -> bool:

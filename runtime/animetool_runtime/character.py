@@ -188,7 +188,8 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in three blocks:
 
     17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint), one soft line per SKELETON edge (the same Gaussian of
-    the distance to the segment), and the appearance vector as constant maps. Missing keypoints give zero maps.
+    the distance to the segment, zero beyond 4 sigma), and the appearance vector as constant maps. Missing keypoints give
+    zero maps.
     """
     kps = np.asarray(canvas_keypoints, np.float32)
     ok = kps[:, 2] >= VISIBLE
@@ -196,14 +197,20 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     grid = np.arange(size, dtype=np.float32)
     gx = np.exp(-(grid[None] - kps[:, :1]) ** 2 / (2 * sigma ** 2)) * ok[:, None]
     gy = np.exp(-(grid[None] - kps[:, 1:2]) ** 2 / (2 * sigma ** 2))
-    heat = gy[:, :, None] * gx[:, None, :]
-    a, b = np.array(SKELETON).T
-    pa, d = kps[a, :2], kps[b, :2] - kps[a, :2]
-    ys, xs = np.meshgrid(grid, grid, indexing="ij")
-    px, py = xs[None] - pa[:, 0, None, None], ys[None] - pa[:, 1, None, None]
-    dx, dy = d[:, 0, None, None], d[:, 1, None, None]
-    t = np.clip((px * dx + py * dy) / np.maximum(dx ** 2 + dy ** 2, 1e-6), 0, 1)
-    dist2 = (px - t * dx) ** 2 + (py - t * dy) ** 2
-    edges = np.exp(-dist2 / (2 * sigma ** 2)) * (ok[a] & ok[b])[:, None, None]
-    vec = np.broadcast_to(appearance_vector(appearance)[:, None, None], (len(APPEARANCE_FIELDS), size, size))
-    return np.concatenate([heat, edges, vec]).astype(np.float32)
+    out = np.zeros((CONDITIONING_CHANNELS, size, size), np.float32)
+    np.multiply(gy[:, :, None], gx[:, None, :], out=out[:17])
+    edges = out[17:17 + len(SKELETON)]
+    reach = 4 * sigma  # exp(-8) beyond: every map is computed only in its segment's box, padded by 4 sigma
+    for i, (a, b) in enumerate(SKELETON):
+        if not (ok[a] and ok[b]):
+            continue
+        pa, d = kps[a, :2], kps[b, :2] - kps[a, :2]
+        x0, y0 = (max(0, int(np.floor(min(pa[k], pa[k] + d[k]) - reach))) for k in (0, 1))
+        x1, y1 = (min(size, int(np.ceil(max(pa[k], pa[k] + d[k]) + reach)) + 1) for k in (0, 1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        px, py = grid[None, x0:x1] - pa[0], grid[y0:y1, None] - pa[1]
+        t = np.clip((px * d[0] + py * d[1]) / max(float(d[0] ** 2 + d[1] ** 2), 1e-6), 0, 1)
+        edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
+    out[17 + len(SKELETON):] = appearance_vector(appearance)[:, None, None]
+    return out

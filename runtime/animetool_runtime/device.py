@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import sys
 
 
 def cpu_name() -> str:
@@ -26,3 +27,11 @@ def describe() -> dict:
             pass
     return {"cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
             "os": platform.platform(), "python": platform.python_version(), "packages": versions}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (ru_maxrss is KB on Linux, bytes on macOS)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1e6 if sys.platform == "darwin" else 1e3), 1)

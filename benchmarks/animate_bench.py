@@ -1,0 +1,120 @@
+"""End-to-end `animate` figures on real footage: FPS and peak RSS per backend x precision x threads, and keypoint jitter.
+
+    python benchmarks/animate_bench.py [--bundle bundles/default] [--sizes 256,128] [--threads 1,2]
+
+Every run is `python -m animetool_runtime animate CLIP -o OUT --json` in its own process (its own peak RSS), on two
+clips: Pose2Sim's camera 2 (one person, 1080x1920 portrait, 60 fps, 100 frames, held out from training) and the
+Sports2D demo (two people, 1768x994, 30 fps, 230 frames, with audio). FPS is frames over the wall-clock time of the
+whole loop: decode, pose, tracking, generator, composite, H.264 encode. Jitter: the pose model's raw per-frame keypoints
+against the One Euro-smoothed tracks on the same clips (mean |acceleration| in pixels, and the mean smoothed-raw gap).
+Writes benchmarks/results/animate-<cpu>-<cores>.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from animetool.footage import fetch_footage
+from animetool_runtime import device, load
+from animetool_runtime.pose.estimator import PoseEstimator
+from animetool_runtime.pose.track import Tracker, jitter
+from animetool_runtime.video import Reader
+
+RESULTS = Path(__file__).parent / "results"
+CLIPS = {"one person (Pose2Sim cam02, 1080x1920)": "pose2sim-single-cam02",
+         "two people (Sports2D demo, 1768x994)": "sports2d-demo"}
+STAGES = ("decode", "pose", "generator", "composite", "encode")
+
+
+def run(clip: Path, bundle: Path, backend: str, precision: str, threads: int, size: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "animetool_runtime", "animate", str(clip), "-o", f"{tmp}/out.mp4", "--bundle",
+               str(bundle), "--backend", backend, "--precision", precision, "--threads", str(threads), "--size",
+               str(size), "--json"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"status": f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"}
+    r = json.loads(proc.stdout)
+    return {"status": "ok", "frames": r["frames"], "fps": r["fps"], "peak_rss_mb": r["peak_rss_mb"],
+            "people_max": r["people_max"], "models": r["models"], "ms_mean": r["ms_mean"]}
+
+
+def smoothing(clip: Path, bundle: Path) -> dict:
+    """Raw vs smoothed keypoint jitter over every unbroken stretch of every track (tflite int8 pose model)."""
+    estimator = PoseEstimator(load(bundle, "tflite", "int8", 2).model(task="pose"))
+    reader = Reader(clip)
+    tracker = Tracker(float(reader.fps))
+    runs: dict[int, list[list]] = {}  # track id -> stretches of consecutive frames: [(frame, raw, smoothed), ...]
+    for i, frame in enumerate(reader.frames()):
+        for t in tracker.update(estimator(frame), i):
+            stretches = runs.setdefault(t.id, [[]])
+            if stretches[-1] and stretches[-1][-1][0] != i - 1:
+                stretches.append([])
+            stretches[-1].append((i, t.raw, t.keypoints))
+    reader.close()
+    pieces = [[np.stack(x) for x in list(zip(*run))[1:]] for st in runs.values() for run in st if len(run) >= 10]
+    if not pieces:
+        return {"tracks": 0, "frames": 0, "raw_jitter_px": None, "smoothed_jitter_px": None, "smoothed_gap_px": None}
+    w = np.array([len(raw) for raw, _ in pieces], float)
+    avg = lambda xs: round(float(np.average(xs, weights=w)), 2)  # noqa: E731
+    return {"tracks": len({k for k, st in runs.items() if any(len(r) >= 10 for r in st)}), "frames": int(w.sum()),
+            "raw_jitter_px": avg([jitter(raw) for raw, _ in pieces]),
+            "smoothed_jitter_px": avg([jitter(sm) for _, sm in pieces]),
+            "smoothed_gap_px": avg([np.linalg.norm(sm[:, :, :2] - raw[:, :, :2], axis=-1).mean() for raw, sm in pieces])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, default=Path("bundles/default"))
+    ap.add_argument("--sizes", default="256,128", help="generator sizes; every backend x precision runs at the first")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--backends", default="tflite,onnx,openvino")
+    args = ap.parse_args()
+    sizes, threads = [int(s) for s in args.sizes.split(",")], [int(t) for t in args.threads.split(",")]
+    clips = {label: fetch_footage([name])[name] for label, name in CLIPS.items()}
+    result = {"device": device.describe(), "bundle": str(args.bundle), "rows": [], "smoothing": {}}
+    first = next(iter(clips))
+    for label, clip in clips.items():
+        for backend in args.backends.split(","):
+            for precision in (("fp32", "fp16", "int8") if label == first else ("int8",)):
+                for size in (sizes if precision == "int8" else sizes[:1]):
+                    for t in threads:
+                        row = {"clip": label, "backend": backend, "precision": precision, "size": size, "threads": t,
+                               **run(clip, args.bundle, backend, precision, t, size)}
+                        print(json.dumps({k: row.get(k) for k in ("clip", "backend", "precision", "size", "threads",
+                                                                    "status", "fps")}), file=sys.stderr)
+                        result["rows"].append(row)
+        result["smoothing"][label] = smoothing(clip, args.bundle)
+    d = result["device"]
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / ("animate-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"Device: {d['cpu']}, {d['cores']} cores, {d['os']}, Python {d['python']}; "
+             + ", ".join(f"{k} {v}" for k, v in d["packages"].items()) + ".",
+             "", "`python benchmarks/animate_bench.py` (bundle: `animetool export --target all --precision all`). "
+             "FPS: frames / wall-clock seconds of the whole loop (decode, pose, tracking, generator, composite, "
+             "H.264 encode); stages: mean ms per frame (decode and encode run in their own threads, overlapping).", "",
+             "| clip | backend | precision | generator px | threads | status | FPS | peak RSS MB | "
+             + " | ".join(f"{s} ms" for s in STAGES) + " |", "|" + "---|" * (8 + len(STAGES))]
+    for r in result["rows"]:
+        ms = r.get("ms_mean", {})
+        lines.append(f"| {r['clip']} | {r['backend']} | {r['precision']} | {r['size']} | {r['threads']} | {r['status']} | "
+                     f"{r.get('fps', '-')} | {r.get('peak_rss_mb', '-')} | " + " | ".join(str(ms.get(s, '-')) for s in STAGES) + " |")
+    lines += ["", "Keypoint jitter (tflite int8 pose model; mean |x[t+1] - 2x[t] + x[t-1]| over tracked keypoints):", "",
+              "| clip | tracks | frames | raw jitter px | smoothed jitter px | mean smoothed-raw gap px |", "|---|---|---|---|---|---|"]
+    for label, s in result["smoothing"].items():
+        lines.append(f"| {label} | {s['tracks']} | {s['frames']} | {s['raw_jitter_px']} | {s['smoothed_jitter_px']} | "
+                     f"{s['smoothed_gap_px']} |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""People across frames: identities by OKS matching, and a One Euro filter per track so characters do not jitter.
+
+Plain numpy; the web app mirrors it. Keypoints are (17, 3) arrays (x, y, score) in frame pixels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..character import VISIBLE
+
+# COCO's per-keypoint OKS falloffs (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
+SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+
+
+def box(kps: np.ndarray) -> np.ndarray:
+    """(x0, y0, x1, y1) of the visible keypoints (all of them when none is visible)."""
+    pts = kps[kps[:, 2] >= VISIBLE, :2]
+    pts = pts if len(pts) else kps[:, :2]
+    return np.r_[pts.min(0), pts.max(0)].astype(np.float32)
+
+
+def oks(a: np.ndarray, b: np.ndarray) -> float:
+    """COCO object keypoint similarity of b to a, over a's visible keypoints, scaled by a's box area x 1.44."""
+    vis = (a[:, 2] >= VISIBLE) & (b[:, 2] >= VISIBLE)
+    if not vis.any():
+        return 0.0
+    x0, y0, x1, y1 = box(a)
+    area = max((x1 - x0) * (y1 - y0) * 1.44, 1.0)
+    d2 = ((a[vis, :2] - b[vis, :2]) ** 2).sum(1)
+    return float(np.exp(-d2 / (2 * area * (2 * SIGMAS[vis]) ** 2)).sum() / max(int((a[:, 2] >= VISIBLE).sum()), 1))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return float(w * h / union) if union > 0 else 0.0
+
+
+def similarity(track: np.ndarray, person: np.ndarray) -> float:
+    """How likely person is track's next pose: OKS, or the box overlap when fast motion makes OKS fall."""
+    return max(oks(track, person), iou(box(track), box(person)))
+
+
+class OneEuro:
+    """One Euro filter (Casiez et al., CHI 2012) on the 17 keypoints: heavy smoothing at rest, little lag in motion.
+
+    Speed is measured in body heights per second, so one setting suits near and far people alike. A keypoint that
+    was missing restarts from its raw value.
+    """
+
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 4.0, d_cutoff: float = 1.0):
+        self.dt, self.min_cutoff, self.beta, self.d_cutoff = 1.0 / fps, min_cutoff, beta, d_cutoff
+        self.x: Optional[np.ndarray] = None
+        self.dx = np.zeros((17, 2), np.float32)
+
+    def _alpha(self, cutoff: np.ndarray | float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / self.dt)
+
+    def __call__(self, kps: np.ndarray, scale: float) -> np.ndarray:
+        raw = kps[:, :2].astype(np.float32)
+        seen = kps[:, 2] >= VISIBLE
+        if self.x is None:
+            self.x, self.seen = raw.copy(), seen
+            return kps.astype(np.float32)
+        fresh = seen & ~self.seen
+        prev = np.where(fresh[:, None], raw, self.x)
+        dx = (raw - prev) / self.dt / max(scale, 1.0)
+        self.dx = np.where(fresh[:, None], 0.0, self._alpha(self.d_cutoff) * dx + (1 - self._alpha(self.d_cutoff)) * self.dx)
+        a = self._alpha(self.min_cutoff + self.beta * np.linalg.norm(self.dx, axis=1))[:, None]
+        x = np.where(seen[:, None], a * raw + (1 - a) * prev, prev)
+        self.x, self.seen = x.astype(np.float32), seen | self.seen
+        return np.concatenate([self.x, kps[:, 2:3]], 1).astype(np.float32)
+
+
+@dataclass
+class Track:
+    id: int
+    keypoints: np.ndarray  # smoothed, frame pixels
+    raw: np.ndarray  # this frame's detection
+    filter: OneEuro
+    last_seen: int
+    hits: int = 1
+    appearance: Optional[np.ndarray] = field(default=None, repr=False)  # vector, refreshed by the caller
+
+    @property
+    def height(self) -> float:
+        x0, y0, x1, y1 = box(self.raw)
+        return float(max(y1 - y0, x1 - x0, 1.0))
+
+
+class Tracker:
+    """Greedy matching (OKS or box IoU) of each frame's people to the live tracks; a track unseen for max_age frames
+    (one second by default) ends."""
+
+    def __init__(self, fps: float, max_age: Optional[int] = None, min_similarity: float = 0.1, **filter_args):
+        self.fps, self.max_age, self.min_similarity = fps, max_age or max(1, round(fps)), min_similarity
+        self.filter_args = filter_args
+        self.tracks: list[Track] = []
+        self.next_id = 0
+
+    def update(self, people: np.ndarray, frame: int) -> list[Track]:
+        """This frame's detections (P, 17, 3) -> the tracks seen in it, each with its smoothed keypoints."""
+        pairs = sorted(((similarity(t.raw, p), ti, pi) for ti, t in enumerate(self.tracks) for pi, p in enumerate(people)),
+                       reverse=True)
+        used_t, used_p, seen = set(), set(), []
+        for score, ti, pi in pairs:
+            if score < self.min_similarity or ti in used_t or pi in used_p:
+                continue
+            used_t.add(ti), used_p.add(pi)
+            t = self.tracks[ti]
+            t.raw, t.last_seen, t.hits = people[pi], frame, t.hits + 1
+            t.keypoints = t.filter(people[pi], t.height)
+            seen.append(t)
+        for pi, p in enumerate(people):
+            if pi not in used_p:
+                t = Track(self.next_id, p.astype(np.float32), p, OneEuro(self.fps, **self.filter_args), frame)
+                t.keypoints = t.filter(p, t.height)
+                self.next_id += 1
+                self.tracks.append(t)
+                seen.append(t)
+        self.tracks = [t for t in self.tracks if frame - t.last_seen <= self.max_age]
+        return sorted(seen, key=lambda t: t.id)
+
+
+def jitter(track: np.ndarray) -> float:
+    """Mean keypoint acceleration |x[t+1] - 2 x[t] + x[t-1]| (pixels) of a (T, 17, 3) track over visible triples."""
+    t = np.asarray(track, np.float32)
+    if len(t) < 3:
+        return 0.0
+    acc = np.linalg.norm(t[2:, :, :2] - 2 * t[1:-1, :, :2] + t[:-2, :, :2], axis=-1)
+    vis = (t[2:, :, 2] >= VISIBLE) & (t[1:-1, :, 2] >= VISIBLE) & (t[:-2, :, 2] >= VISIBLE)
+    return float(acc[vis].mean()) if vis.any() else 0.0

@@ -1,0 +1,147 @@
+"""Video and image files through PyAV, streamed: frames are decoded and encoded one at a time, so memory stays flat.
+
+The writer encodes H.264 at the input's frame rate into a temporary file beside OUT and renames it when done; audio
+packets are copied through unchanged (no re-encode).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .manifest import BundleError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class VideoError(BundleError):
+    """A missing, unreadable or empty input, or an output that cannot be written: one line naming the file."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise VideoError("PyAV is needed for video: pip install 'animetool-runtime[video]'") from None
+    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own warnings would bury our one-line errors
+    return av
+
+
+class Reader:
+    """An input video or image: rgb frames one at a time, and the audio packets met on the way (for the writer)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise VideoError(f"{self.path}: no such file")
+        av = _av()
+        try:
+            self.container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise VideoError(f"{self.path}: not a readable video or image ({_reason(e)})") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoError(f"{self.path}: has no video stream")
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
+        rate = self.video.average_rate or self.video.guessed_rate or Fraction(30)
+        self.fps = Fraction(rate).limit_denominator(100000)
+        self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
+        self.frames_hint = int(self.video.frames or 0) or None  # container's count; may be missing
+
+    def frames(self, on_audio=None) -> Iterator[np.ndarray]:
+        """RGB uint8 HxWx3 frames in order; audio packets go to on_audio(packet) as they are demuxed."""
+        av = _av()
+        streams = [self.video] + ([self.audio] if self.audio is not None and on_audio else [])
+        try:
+            for packet in self.container.demux(*streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:
+                        on_audio(packet)
+                    continue
+                for frame in packet.decode():
+                    yield frame.to_ndarray(format="rgb24")
+        except (av.FFmpegError, ValueError) as e:
+            raise VideoError(f"{self.path}: corrupt video data ({_reason(e)})") from None
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class Writer:
+    """H.264 (yuv420p) at fps into a temp file, renamed to path on close(); .png/.jpg paths get one image instead."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, audio=None, crf: int = 20,
+                 preset: str = "veryfast"):
+        av = _av()
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}{self.path.suffix}")  # PyAV reads the suffix
+        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
+        self.warnings: list[str] = []
+        try:
+            self.container = av.open(str(self.tmp), "w", format="image2" if self.is_image else None)
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise VideoError(f"{self.path}: cannot write here ({_reason(e)})") from None
+        if self.is_image:
+            codec = "png" if self.path.suffix.lower() == ".png" else "mjpeg"
+            self.stream = self.container.add_stream(codec, rate=1)
+            self.stream.pix_fmt = "rgb24" if codec == "png" else "yuvj444p"
+        else:
+            self.stream = self.container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": preset})
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.thread_type = "AUTO"
+        self.stream.width, self.stream.height = width - width % 2 * (not self.is_image), height - height % 2 * (not self.is_image)
+        self.audio = None
+        if audio is not None and not self.is_image:
+            try:
+                self.audio = self.container.add_stream_from_template(audio)
+            except (av.FFmpegError, ValueError) as e:
+                self.warnings.append(f"audio not copied: {audio.codec_context.name} does not fit {self.path.suffix} ({_reason(e)})")
+        self.count, self.time_base, self.lock = 0, 1 / Fraction(fps), threading.Lock()
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        self.close() if kind is None else self.abort()
+
+    def mux_audio(self, packet) -> None:
+        if self.audio is not None:
+            packet.stream = self.audio
+            with self.lock:
+                self.container.mux(packet)
+
+    def write(self, rgb: np.ndarray) -> None:
+        av = _av()
+        rgb = rgb[:self.stream.height, :self.stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = self.count, self.time_base
+        packets = self.stream.encode(frame)
+        with self.lock:  # audio is muxed from the decoding thread
+            self.container.mux(packets)
+        self.count += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file into place."""
+        self.container.mux(self.stream.encode(None))
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file: OUT is either whole or absent."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the encoder may be in any state after an error; the file goes anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def _reason(e: Exception) -> str:
+    """FFmpeg's own words for a failure (its strerror), without the file name it repeats."""
+    return getattr(e, "strerror", None) or str(e)

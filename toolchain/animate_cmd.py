@@ -1,0 +1,89 @@
+"""`animetool animate`: the runtime's video pipeline with a progress bar, on the default models unless told otherwise."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from animetool_runtime.animate import BACKGROUNDS
+from animetool_runtime.backends import BACKENDS, backend_name
+from animetool_runtime.bundle import DEFAULT_BUNDLES, cache_root
+from animetool_runtime.manifest import BundleError
+
+from .console import console, fail
+
+
+def default_bundle(backend: str, on_step=lambda s: None) -> Path:
+    """The default models exported (int8) and verified for this backend, once: cached by their weights' digest."""
+    from .build import export_bundle
+    from .models import REGISTRY, default_models
+    from .sources import resolve
+    from .verify import verify
+
+    names = default_models()
+    digest = hashlib.sha256()
+    for n in names:
+        digest.update(n.encode() + REGISTRY[n].weights_path.read_bytes())
+    fmt = BACKENDS[backend_name(backend)][1]
+    path = cache_root() / DEFAULT_BUNDLES / f"default-{digest.hexdigest()[:12]}-{fmt}"
+    if not (path / "manifest.json").is_file():
+        on_step(f"exporting the default models to {fmt} int8 (once)")
+        export_bundle([resolve(n) for n in names], [fmt], ["int8"], None, path, on_step=on_step)
+        on_step("checking them against PyTorch")
+        verify(path)
+    return path
+
+
+def animate(
+    src: Annotated[Path, typer.Argument(help="video (or image) with people in it", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="anime video (.mp4; .png/.jpg for an image input)")],
+    bundle: Annotated[Optional[Path], typer.Option(help="bundle with a pose and a generator model (default: the "
+                                                        "built-in default models, exported once and cached)")] = None,
+    backend: Annotated[str, typer.Option(help="tflite, onnx or openvino")] = "tflite",
+    precision: Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32 (default: the smallest that passed parity)")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="threads per model (default: the backend's)")] = None,
+    max_people: Annotated[int, typer.Option(help="draw at most this many people per frame")] = 4,
+    background: Annotated[str, typer.Option(help=", ".join(BACKGROUNDS))] = "original",
+    size: Annotated[Optional[int], typer.Option(help="generator resolution in px (default: the largest in the bundle)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print per-frame timings (decode, pose, generator, composite, "
+                                                          "encode) and a summary as JSON")] = False,
+) -> None:
+    """Turn every person in a video into an anime character that moves the same way (pose -> tracks -> generator)."""
+    from animetool_runtime.animate import animate as run
+
+    from .build import ExportError, quiet_native
+
+    if background not in BACKGROUNDS:
+        fail(f"--background {background!r}: choose from {', '.join(BACKGROUNDS)}")
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[fps]}"), TimeElapsedColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task("loading", total=None, fps="")
+            with quiet_native():
+                path = bundle or default_bundle(backend, lambda s: bar.update(task, description=s))
+                bar.update(task, description=f"animating {src.name}")
+                start = time.perf_counter()
+
+                def on_frame(i: int, total: Optional[int], row: dict) -> None:
+                    fps = i / (time.perf_counter() - start)
+                    bar.update(task, completed=i, total=total, fps=f"{fps:.1f} frames/s")
+
+                result = run(src, out, path, backend, precision, threads, max_people, background, size, on_frame)
+    except (BundleError, ExportError, ValueError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"{out}: interrupted; nothing was written")
+    for w in result["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        ms = result["ms_mean"]
+        console.print(f"wrote {out}: {result['frames']} frames, {result['track_count']} people tracked, {result['fps']} "
+                      f"frames/s ({result['backend']}, generator at {result['size']} px; ms per frame: "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()) + ")", highlight=False, soft_wrap=True)

@@ -1,0 +1,30 @@
+"""The one console every command prints to, one-line failures, and the other tools' chatter turned down."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import typer
+from rich.console import Console
+
+console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
+
+
+def fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def quiet_tools() -> None:
+    """The exporters' own progress logs and warnings would bury ours; ANIMETOOL_VERBOSE=1 keeps them."""
+    if os.environ.get("ANIMETOOL_VERBOSE"):
+        return
+    for key, value in {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3",
+                       "TQDM_DISABLE": "1"}.items():
+        os.environ.setdefault(key, value)
+    for category in (FutureWarning, DeprecationWarning, UserWarning, RuntimeWarning):
+        warnings.filterwarnings("ignore", category=category)
+    for name in ("coremltools", "torch", "torch.onnx", "torch.utils._pytree", "nncf", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
