@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SECONDS = 2.0  # of real footage for the animate tests
 
 
 def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -55,3 +56,32 @@ def small_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("posedata")
     build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
     return out
+
+
+def cut(src: Path, dst: Path, seconds: float) -> Path:
+    """The first seconds of a video, re-encoded, with the audio of that span copied."""
+    from animetool_runtime.video import Reader, Writer
+
+    reader = Reader(src)
+    writer = Writer(dst, reader.width, reader.height, reader.fps, reader.audio)
+    limit = round(seconds * reader.fps)
+
+    def audio(packet) -> None:
+        if packet.pts is not None and packet.pts * packet.time_base < seconds:
+            writer.mux_audio(packet)
+
+    for i, rgb in enumerate(reader.frames(on_audio=audio)):
+        if i >= limit:
+            break
+        writer.write(rgb)
+    writer.close()
+    reader.close()
+    return dst
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:
+    """The first two seconds of the Sports2D demo (two people, with audio), cut at test time."""
+    from animetool.footage import fetch_sports2d_demo
+
+    return cut(fetch_sports2d_demo(), tmp_path_factory.mktemp("clip") / "sports2d-2s.mp4", SECONDS)

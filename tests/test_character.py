@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from animetool.avatar import render
-from animetool_runtime.character import (APPEARANCE_FIELDS, CONDITIONING_CHANNELS, SKELETON, Appearance,
+from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, PAINT, SKELETON, Appearance,
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
 
@@ -117,8 +117,17 @@ def test_conditioning_maps():
         else:
             x, y = np.round((pose[a, :2] + pose[b, :2]) / 2).astype(int)
             assert edge[y, x] > 0.8 and edge[0, 0] < 1e-3
-    vec = maps[17 + len(SKELETON):]
-    np.testing.assert_array_equal(vec, np.broadcast_to(appearance_vector(LOOK)[:, None, None], vec.shape))
+    vec, look = maps[17 + len(SKELETON):], appearance_vector(LOOK)
+    for c, colour in enumerate(COLOURS):  # each colour painted on its body parts, nothing far from them
+        joints, limbs = PAINT[colour]
+        a, b = (joints[0], joints[0]) if joints else limbs[0]
+        if 9 in (a, b):
+            continue
+        x, y = np.round((pose[a, :2] + pose[b, :2]) / 2).astype(int)
+        np.testing.assert_allclose(vec[3 * c:3 * c + 3, y, x], look[3 * c:3 * c + 3], atol=0.25)
+        assert vec[3 * c:3 * c + 3, 0, 0].max() < 1e-3
+    rest = vec[3 * len(COLOURS):]
+    np.testing.assert_array_equal(rest, np.broadcast_to(look[3 * len(COLOURS):, None, None], rest.shape))
 
 
 def test_appearance_vector_round_trip():

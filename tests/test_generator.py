@@ -95,3 +95,26 @@ def test_int8_student_draws_the_character_where_the_pose_is(student_bundle, smal
         yy, xx = np.nonzero(alpha > 0.5)
         inside = (xx >= x0) & (xx <= x1) & (yy >= y0 - 16) & (yy <= y1)  # the head reaches above the nose
         assert inside.mean() >= 0.9
+
+
+@pytest.mark.parametrize("name,size", [("generator-student", 128), ("generator-student-256", 256)])
+def test_students_wear_the_colours_they_are_given(small_data, name, size):
+    """Two looks on the same real pose: the shirt and trousers come out in each look's own colours."""
+    from animetool.avatar_data import load_poses
+    from animetool.models import create_model
+    from animetool_runtime.character import Appearance
+
+    looks = [Appearance(top=(0.85, 0.15, 0.15), bottom=(0.15, 0.25, 0.8)), Appearance(top=(0.15, 0.3, 0.85), bottom=(0.85, 0.75, 0.15))]
+    net = create_model(name)
+    poses = [p for p in load_poses(small_data, "train") if (p[[5, 6, 11, 12, 13, 14], 2] >= 0.3).all()][:3]
+    assert poses
+    for pose in poses:
+        canvas, _ = fit_pose(pose, size)
+        with torch.no_grad():
+            out = [net(torch.from_numpy(conditioning(canvas, look, size)[None]))[0].numpy() for look in looks]
+        for part, joints in (("top", (5, 6, 11, 12)), ("bottom", (11, 13))):
+            x, y = np.round(canvas[list(joints), :2].mean(0)).astype(int)
+            got = [o[:3, y - 2:y + 3, x - 2:x + 3].reshape(3, -1).mean(1) for o in out]
+            want = [np.array(getattr(look, part)) for look in looks]
+            for i in (0, 1):  # nearer its own colour than the other look's
+                assert np.linalg.norm(got[i] - want[i]) < np.linalg.norm(got[i] - want[1 - i]), (part, i, got, want)

@@ -10,5 +10,5 @@ def test_readme_starts_with_setup_and_test_commands():
     assert len(commands) == 2
     assert "pip install -c constraints.txt" in commands[0] and "animetool export" in commands[0]
     assert "animetool verify" in commands[0] and "animetool bench" in commands[0]
-    assert "pytest" in commands[1]
+    assert "animetool animate" in commands[0] and "pytest" in commands[1]
     assert "README.md" in (ROOT / ".ci/run").read_text()

@@ -47,7 +47,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, **kw)
 
 
-def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory):
+def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory, full_bundle, clip):
     bundle = small_bundle(tmp_path_factory)
     # Install from a copy of runtime/ so the in-tree build (build/, *.egg-info) does not touch the checkout.
     src = Path(shutil.copytree(ROOT / "runtime", tmp_path / "runtime-src",
@@ -56,7 +56,7 @@ def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory):
     proc = run([sys.executable, "-m", "venv", venv])
     assert proc.returncode == 0, proc.stderr
     py = venv / "bin" / "python"
-    proc = run([py, "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", f"{src}[onnx,tflite]"], cwd=tmp_path)
+    proc = run([py, "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", f"{src}[onnx,tflite,video]"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     proc = run([py, "-c", "import torch"], cwd=tmp_path)
@@ -82,3 +82,11 @@ def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory):
     assert len(bench["rows"]) == 4
     for row in bench["rows"]:
         assert row["status"] == "ok" and row["p50_ms"] > 0 and row["fps"] > 0 and row["peak_rss_mb"] > 0, row
+
+    out = tmp_path / "anime.mp4"
+    proc = run([py, "-m", "animetool_runtime", "animate", clip, "-o", out, "--bundle", full_bundle, "--backend", "onnx",
+                "--size", "128", "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert out.is_file() and result["frames"] == 60 and result["people_max"] >= 2
+    assert result["models"] == {"pose": "pose-student-s/onnx/int8", "generator": "generator-student/onnx/int8"}

@@ -40,11 +40,14 @@ def default_bundle(backend: str, on_step=lambda s: None) -> Path:
 
 
 def animate(
-    src: Annotated[Path, typer.Argument(help="video (or image) with people in it", show_default=False)],
+    src: Annotated[str, typer.Argument(help="video (or image) with people in it, or a built-in clip such as "
+                                            "sports2d-demo or pose2sim-single-cam02 (fetched from PyPI, cached)",
+                                            show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="anime video (.mp4; .png/.jpg for an image input)")],
     bundle: Annotated[Optional[Path], typer.Option(help="bundle with a pose and a generator model (default: the "
                                                         "built-in default models, exported once and cached)")] = None,
-    backend: Annotated[str, typer.Option(help="tflite, onnx or openvino")] = "tflite",
+    backend: Annotated[Optional[str], typer.Option(help="tflite, onnx or openvino (default: tflite for the default "
+                                                        "models, else the first installed one the bundle has)")] = None,
     precision: Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32 (default: the smallest that passed parity)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="threads per model (default: the backend's)")] = None,
     max_people: Annotated[int, typer.Option(help="draw at most this many people per frame")] = 4,
@@ -58,6 +61,10 @@ def animate(
 
     from .build import ExportError, quiet_native
 
+    from .footage import FOOTAGE, fetch_footage
+
+    if not Path(src).exists() and src in FOOTAGE:
+        src = str(fetch_footage([src])[src])
     if background not in BACKGROUNDS:
         fail(f"--background {background!r}: choose from {', '.join(BACKGROUNDS)}")
     try:
@@ -65,8 +72,8 @@ def animate(
                       TextColumn("{task.fields[fps]}"), TimeElapsedColumn(), console=console, transient=as_json) as bar:
             task = bar.add_task("loading", total=None, fps="")
             with quiet_native():
-                path = bundle or default_bundle(backend, lambda s: bar.update(task, description=s))
-                bar.update(task, description=f"animating {src.name}")
+                path = bundle or default_bundle(backend or "tflite", lambda s: bar.update(task, description=s))
+                bar.update(task, description=f"animating {Path(src).name}")
                 start = time.perf_counter()
 
                 def on_frame(i: int, total: Optional[int], row: dict) -> None:

@@ -230,6 +230,10 @@ StateOpt = Annotated[Optional[Path], typer.Option(help="resumable training state
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a summary as JSON")]
 
 
+InitOpt = Annotated[Optional[Path], typer.Option(help="start from these weights (.safetensors): fine-tune, e.g. at another "
+                                                     "size or after a change of the conditioning", exists=True, dir_okay=False)]
+
+
 def _check_arch(arch: str, task: str) -> None:
     from .models import REGISTRY
 
@@ -289,8 +293,7 @@ def train_generator_cmd(
     seed: SeedOpt = 0,
     batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
     arch: Annotated[str, typer.Option(help="registered generator architecture")] = "generator-teacher",
-    init: Annotated[Optional[Path], typer.Option(help="start from these weights (.safetensors), e.g. to fine-tune "
-                                                     "a generator at another size")] = None,
+    init: InitOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -298,8 +301,6 @@ def train_generator_cmd(
     from .distill import train_generator
 
     _check_arch(arch, "generator")
-    if init is not None and not init.is_file():
-        fail(f"{init}: no such weights file")
     _train(out, steps, as_json, lambda on_step, _: train_generator(
         data, out, steps, seed, arch, None, batch_size, state, init, on_step))
 
@@ -312,6 +313,7 @@ def distill_generator_cmd(
     steps: Annotated[int, typer.Option(help="optimizer steps")] = 2000,
     seed: SeedOpt = 0,
     batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
+    init: InitOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -319,7 +321,7 @@ def distill_generator_cmd(
     from .distill import train_generator
 
     _train(out, steps, as_json, lambda on_step, _: train_generator(
-        data, out, steps, seed, "generator-student", teacher, batch_size, state, on_step=on_step))
+        data, out, steps, seed, "generator-student", teacher, batch_size, state, init, on_step))
 
 
 app.command("animate")(animate)

@@ -18,7 +18,6 @@ from .bundle import Bundle, load
 from .character import appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
 from .image import resize_bilinear, shrink, warp_affine
 from .manifest import BundleError, ModelEntry
-from .parity import to_layout
 from .pose.estimator import PoseEstimator
 from .pose.track import Tracker, box
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer
@@ -64,27 +63,25 @@ class Animator:
         self.tracker = Tracker(self.fps)
         self.index = 0
 
-    def draw(self, rgb: np.ndarray, kps: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, kps: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One character: (size x size x 4 RGBA drawing in [0, 1], its 2x3 canvas -> frame matrix)."""
         canvas, matrix = fit_pose(kps, self.size, self.fill)
         cond = conditioning(canvas, appearance_from_vector(appearance), self.size)[None]
-        spec_in, spec_out = self.generator.inputs[0], self.generator.outputs[0]
-        out = self.generator.run(to_layout(cond, "NCHW", spec_in.layout))[0]
-        return to_layout(out, spec_out.layout, "NCHW")[0].transpose(1, 2, 0), matrix
+        return self.generator.run(cond, layout="NCHW")[0][0].transpose(1, 2, 0), matrix
 
     def backdrop(self, rgb: np.ndarray) -> np.ndarray:
-        """The uint8 picture the characters are drawn on."""
+        """The uint8 picture the characters are drawn on: for "original", the decoded frame itself (ours to draw on)."""
         h, w = rgb.shape[:2]
         if self.background == "original":
-            return rgb.copy()
+            return rgb
         if self.background == "blur":
             small = shrink(rgb, max(1, h // 24), max(1, w // 24))
             blurred = resize_bilinear(resize_bilinear(small, max(1, h // 24), max(1, w // 24)), h, w)
             return np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
         return np.broadcast_to(PLAIN, (h, w, 3)).copy()
 
-    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, dict]:
-        """One frame -> (output frame uint8, {stage: ms, people: count, tracks: [{id, box (x0, y0, x1, y1)}]})."""
+    def __call__(self, rgb: np.ndarray) -> tuple[list, dict]:
+        """One frame -> (its drawings for compose(), {stage: ms, people: count, tracks: [{id, box (x0, y0, x1, y1)}]})."""
         times: dict = {}
         t = time.perf_counter()
         people = self.pose(rgb)
@@ -97,18 +94,18 @@ class Animator:
             if tr.appearance is None or (self.index - tr.id) % APPEARANCE_EVERY == 0:
                 new = appearance_vector(extract_appearance(rgb, tr.raw))
                 tr.appearance = new if tr.appearance is None else APPEARANCE_KEEP * tr.appearance + (1 - APPEARANCE_KEEP) * new
-            drawings.append((float(box(tr.keypoints)[3]), *self.draw(rgb, tr.keypoints, tr.appearance)))
+            drawings.append((float(box(tr.keypoints)[3]), *self.draw(tr.keypoints, tr.appearance)))
         times["generator"] = _ms(t)
-        t = time.perf_counter()
-        out = self.backdrop(rgb)
-        for _, rgba, matrix in sorted(drawings, key=lambda d: d[0]):  # lower feet = nearer: drawn last, in front
-            composite(out, rgba, matrix)
-        if self.background == "side-by-side":
-            out = np.concatenate([rgb, out], axis=1)
-        times["composite"] = _ms(t)
         self.index += 1
-        return out, {**times, "people": len(tracks),
-                     "tracks": [{"id": tr.id, "box": [round(float(v), 1) for v in box(tr.keypoints)]} for tr in tracks]}
+        return drawings, {**times, "people": len(tracks),
+                          "tracks": [{"id": tr.id, "box": [round(float(v), 1) for v in box(tr.keypoints)]} for tr in tracks]}
+
+    def compose(self, rgb: np.ndarray, drawings: list) -> np.ndarray:
+        """The output frame: the drawings over the background, nearer people (lower feet) in front. May reuse rgb."""
+        out = self.backdrop(rgb)
+        for _, rgba, matrix in sorted(drawings, key=lambda d: d[0]):
+            composite(out, rgba, matrix)
+        return np.concatenate([rgb, out], axis=1) if self.background == "side-by-side" else out
 
 
 def composite(frame: np.ndarray, rgba: np.ndarray, matrix: np.ndarray) -> None:
@@ -168,8 +165,8 @@ def animate(src: str | Path, out: str | Path, bundle: str | Path, backend: Optio
 
 
 def _run(reader: Reader, animator: Animator, writer: Writer, on_frame) -> list[dict]:
-    """Decode ahead and encode behind in two threads (PyAV and numpy release the GIL), a few frames of slack each:
-    the models run while FFmpeg works, and memory stays flat."""
+    """Three stages in three threads, a few frames of slack between them (PyAV and numpy release the GIL): decode;
+    pose + generator (this thread); composite + encode. The models run while FFmpeg works, and memory stays flat."""
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE)
     encoded: queue.Queue = queue.Queue(maxsize=QUEUE)
     stop, errors, rows = threading.Event(), [], []
@@ -206,7 +203,10 @@ def _run(reader: Reader, animator: Animator, writer: Writer, on_frame) -> list[d
     def encode() -> None:
         try:
             while (item := get(encoded)) is not None:
-                image, row = item
+                rgb, drawings, row = item
+                t = time.perf_counter()
+                image = animator.compose(rgb, drawings)
+                row["composite"] = _ms(t)
                 t = time.perf_counter()
                 writer.write(image)
                 row["encode"] = _ms(t)
@@ -220,10 +220,10 @@ def _run(reader: Reader, animator: Animator, writer: Writer, on_frame) -> list[d
     try:
         while (item := get(decoded)) is not None:
             rgb, decode_ms = item
-            image, times = animator(rgb)
-            row = {"frame": len(rows), "decode": decode_ms, **times, "encode": 0.0}
+            drawings, times = animator(rgb)
+            row = {"frame": len(rows), "decode": decode_ms, **times, "composite": 0.0, "encode": 0.0}
             rows.append(row)
-            put(encoded, (image, row))
+            put(encoded, (rgb, drawings, row))
             on_frame(len(rows), reader.frames_hint, row)
         put(encoded, None)
         threads[1].join()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BACKENDS, FORMAT_BACKEND, backend_name, open_session
-from .manifest import FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, sha256_path
+from .manifest import FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, sha256_path, to_layout
 
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # a phone runtime prefers the smallest file that passed parity
 
@@ -22,8 +22,12 @@ def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     dtype = np.dtype(spec.dtype)
     if spec.scale is not None and dtype.kind in "iu":
         info = np.iinfo(dtype)
-        return np.clip(np.round(x / spec.scale) + spec.zero_point, info.min, info.max).astype(dtype)
-    return np.ascontiguousarray(x, dtype=dtype)
+        q = np.asarray(x, np.float32) / np.float32(spec.scale)  # in place from here: big generator inputs
+        q += np.float32(spec.zero_point)
+        np.rint(q, out=q)
+        np.clip(q, info.min, info.max, out=q)
+        return q.astype(dtype)
+    return np.asarray(x, dtype=dtype)
 
 
 def dequantize(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -53,14 +57,21 @@ class Model:
     def outputs(self) -> list[TensorSpec]:
         return self.entry.outputs
 
-    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+    def run(self, *inputs: np.ndarray, layout: str | None = None) -> list[np.ndarray]:
+        """Float inputs in the file's layout (or in `layout`, e.g. "NCHW", for inputs and outputs alike) -> float outputs.
+
+        With `layout`, the transposes happen on the quantized int8 tensors, 4x less memory to move than float.
+        """
         if len(inputs) != len(self.entry.inputs):
             raise ValueError(f"{self.entry.key} takes {len(self.entry.inputs)} input(s), got {len(inputs)}")
         for x, spec in zip(inputs, self.entry.inputs):
-            if list(x.shape) != list(spec.shape):
-                raise ValueError(f"{self.entry.key}: input {spec.name} must be {spec.shape} ({spec.layout}), got {list(x.shape)}")
-        feeds = [quantize(x, s) for x, s in zip(inputs, self.entry.inputs)]
-        return [dequantize(np.asarray(y), s) for y, s in zip(self.session.run(feeds), self.entry.outputs)]
+            want = list(to_layout(np.empty(spec.shape, np.int8), spec.layout, layout or spec.layout).shape)
+            if list(x.shape) != want:
+                raise ValueError(f"{self.entry.key}: input {spec.name} must be {want} ({layout or spec.layout}), got {list(x.shape)}")
+        feeds = [np.ascontiguousarray(to_layout(quantize(x, s), layout or s.layout, s.layout))
+                 for x, s in zip(inputs, self.entry.inputs)]
+        return [dequantize(np.ascontiguousarray(to_layout(np.asarray(y), s.layout, layout or s.layout)), s)
+                for y, s in zip(self.session.run(feeds), self.entry.outputs)]
 
     __call__ = run
 

@@ -34,6 +34,15 @@ class Appearance:
 APPEARANCE_FIELDS = tuple(f"{c}_{ch}" for c in COLOURS for ch in "rgb") + tuple(f"hair_{s}" for s in HAIR_STYLES) + (
     "long_trousers", "outline")
 CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS)
+# Where each colour is painted: (keypoint maps, SKELETON edge maps) whose union is that colour's soft mask.
+_EDGE = {edge: i for i, edge in enumerate(SKELETON)}
+PAINT = {
+    "skin": ((0, 1, 2), ((7, 9), (8, 10))),  # face, forearms
+    "hair": ((3, 4), ()),  # ears: the sides of the head the hair covers
+    "top": ((), ((5, 11), (6, 12), (11, 12), (5, 6), (5, 7), (6, 8))),  # torso outline (+ its inside), upper arms
+    "bottom": ((), ((15, 13), (13, 11), (16, 14), (14, 12))),  # legs
+    "shoes": ((15, 16), ()),  # ankles
+}
 
 
 def appearance_vector(a: Appearance) -> np.ndarray:
@@ -184,11 +193,24 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     return Appearance(**{c: v for c, v in found.items() if v is not None})
 
 
+def _inside(corners: np.ndarray, size: int) -> np.ndarray:
+    """1 inside the quadrilateral (4, 2) given in order around it, 0 outside: (size, size) float32."""
+    grid = np.arange(size, dtype=np.float32)
+    x, y = grid[None, :], grid[:, None]
+    sides = []
+    for (ax, ay), (bx, by) in zip(corners, np.roll(corners, -1, axis=0)):
+        sides.append((bx - ax) * (y - ay) - (by - ay) * (x - ax))  # which side of edge a->b each pixel is on
+    sides = np.stack(sides)
+    return ((sides >= 0).all(0) | (sides <= 0).all(0)).astype(np.float32)
+
+
 def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256) -> np.ndarray:
     """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in three blocks:
 
     17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint), one soft line per SKELETON edge (the same Gaussian of
-    the distance to the segment, zero beyond 4 sigma), and the appearance vector as constant maps. Missing keypoints give
+    the distance to the segment, zero beyond 4 sigma), then the appearance in APPEARANCE_FIELDS order: each colour
+    painted where it belongs (its RGB times the union of the PAINT maps of its body parts), so a small generator only
+    has to carry colour a few pixels; hair style, trouser length and outline as constant maps. Missing keypoints give
     zero maps.
     """
     kps = np.asarray(canvas_keypoints, np.float32)
@@ -212,5 +234,14 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
         px, py = grid[None, x0:x1] - pa[0], grid[y0:y1, None] - pa[1]
         t = np.clip((px * d[0] + py * d[1]) / max(float(d[0] ** 2 + d[1] ** 2), 1e-6), 0, 1)
         edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
-    out[17 + len(SKELETON):] = appearance_vector(appearance)[:, None, None]
+    vec = appearance_vector(appearance)
+    first = 17 + len(SKELETON)
+    torso = _inside(kps[[5, 6, 12, 11], :2], size) if ok[[5, 6, 12, 11]].all() else None
+    for c, colour in enumerate(COLOURS):
+        joints, limbs = PAINT[colour]
+        mask = np.max(out[list(joints) + [17 + _EDGE[e] for e in limbs]], axis=0)
+        if colour == "top" and torso is not None:
+            np.maximum(mask, torso, out=mask)
+        np.multiply(vec[3 * c:3 * c + 3, None, None], mask[None], out=out[first + 3 * c:first + 3 * c + 3])
+    out[first + 3 * len(COLOURS):] = vec[3 * len(COLOURS):, None, None]
     return out

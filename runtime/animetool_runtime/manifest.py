@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SCHEMA = 1
 MANIFEST = "manifest.json"
 FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml", "coreml": ".mlpackage"}
@@ -115,3 +117,10 @@ def sha256_path(path: Path) -> str:
 
 def size_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in model_files(path))
+
+
+def to_layout(x: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Move a 4-D array between NCHW and NHWC."""
+    if x.ndim != 4 or src == dst:
+        return x
+    return x.transpose(0, 2, 3, 1) if (src, dst) == ("NCHW", "NHWC") else x.transpose(0, 3, 1, 2)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Model
+from .manifest import to_layout  # noqa: F401 - re-exported: parity users move arrays between layouts
 from .pose.decode import decode_heatmaps
 
 # Errors are divided by the reference output's range (max - min) so one bound fits every model.
@@ -16,13 +17,6 @@ TOLERANCES = {
 }
 # int8 images: a few edge pixels may round far while the picture stays right, so where the model has a PSNR, that
 # (the generator issue's bar) replaces the worst-pixel bound.
-
-
-def to_layout(x: np.ndarray, src: str, dst: str) -> np.ndarray:
-    """Move a 4-D array between NCHW and NHWC."""
-    if x.ndim != 4 or src == dst:
-        return x
-    return x.transpose(0, 2, 3, 1) if (src, dst) == ("NCHW", "NHWC") else x.transpose(0, 3, 1, 2)
 
 
 def reference(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -84,6 +84,8 @@ class Writer:
         self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}{self.path.suffix}")  # PyAV reads the suffix
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
         self.warnings: list[str] = []
+        if self.is_image and self.path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise VideoError(f"{self.path}: write pictures as .png or .jpg")
         try:
             self.container = av.open(str(self.tmp), "w", format="image2" if self.is_image else None)
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -96,7 +98,10 @@ class Writer:
             self.stream = self.container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": preset})
             self.stream.pix_fmt = "yuv420p"
             self.stream.thread_type = "AUTO"
-        self.stream.width, self.stream.height = width - width % 2 * (not self.is_image), height - height % 2 * (not self.is_image)
+        even = (width - width % 2, height - height % 2) if not self.is_image else (width, height)
+        self.stream.width, self.stream.height = even
+        if even != (width, height):
+            self.warnings.append(f"{self.path}: H.264 needs even sizes: {width}x{height} cropped to {even[0]}x{even[1]}")
         self.audio = None
         if audio is not None and not self.is_image:
             try:

@@ -6,7 +6,6 @@ import numpy as np
 from ..bundle import Model
 from ..image import preprocess, to_image_coords
 from ..manifest import BundleError
-from ..parity import to_layout
 from . import multipose
 from .decode import decode_heatmaps
 
@@ -25,8 +24,7 @@ class PoseEstimator:
 
     def maps(self, rgb: np.ndarray) -> list[np.ndarray]:
         """The model's raw outputs for a frame, in NCHW whatever the file's layout."""
-        x = to_layout(preprocess(rgb, self.entry.preprocess), "NCHW", self.entry.inputs[0].layout)
-        return [to_layout(y, s.layout, "NCHW") for y, s in zip(self.model.run(x), self.entry.outputs)]
+        return self.model.run(preprocess(rgb, self.entry.preprocess), layout="NCHW")
 
     def decode(self, maps: list[np.ndarray]) -> np.ndarray:
         """Raw NCHW outputs -> (P, 17, 3) in model-input pixels."""

@@ -54,7 +54,7 @@ class OneEuro:
     was missing restarts from its raw value.
     """
 
-    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 4.0, d_cutoff: float = 1.0):
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 2.0, d_cutoff: float = 1.0):
         self.dt, self.min_cutoff, self.beta, self.d_cutoff = 1.0 / fps, min_cutoff, beta, d_cutoff
         self.x: Optional[np.ndarray] = None
         self.dx = np.zeros((17, 2), np.float32)
