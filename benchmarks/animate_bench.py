@@ -2,9 +2,10 @@
 
     python benchmarks/animate_bench.py [--bundle bundles/default] [--sizes 256,128] [--threads 1,2]
 
-Every run is `python -m animetool_runtime animate CLIP -o OUT --json` in its own process (its own peak RSS), on two
-clips: Pose2Sim's camera 2 (one person, 1080x1920 portrait, 60 fps, 100 frames, held out from training) and the
-Sports2D demo (two people, 1768x994, 30 fps, 230 frames, with audio). FPS is frames over the wall-clock time of the
+Every run is `python -m animetool_runtime animate CLIP -o OUT --json` in its own process (its own peak RSS), on
+Pose2Sim's camera 2 (one person, 1080x1920 portrait, 60 fps, 100 frames, held out from training; also scaled to
+720x1280 here with PyAV, a phone's usual recording size) and the Sports2D demo (two people, 1768x994, 30 fps, 230
+frames, with audio). The first clip gets every backend x precision; the others int8. FPS is frames over the wall-clock time of the
 whole loop: decode, pose, tracking, generator, composite, H.264 encode. Jitter: the pose model's raw per-frame keypoints
 against the One Euro-smoothed tracks on the same clips (mean |acceleration| in pixels, and the mean smoothed-raw gap).
 Writes benchmarks/results/animate-<cpu>-<cores>.json and .md.
@@ -28,8 +29,9 @@ from animetool_runtime.pose.track import Tracker, jitter
 from animetool_runtime.video import Reader
 
 RESULTS = Path(__file__).parent / "results"
-CLIPS = {"one person (Pose2Sim cam02, 1080x1920)": "pose2sim-single-cam02",
-         "two people (Sports2D demo, 1768x994)": "sports2d-demo"}
+CLIPS = {"one person, 720x1280 (Pose2Sim cam02 scaled)": ("pose2sim-single-cam02", (720, 1280)),
+         "one person, 1080x1920 (Pose2Sim cam02)": ("pose2sim-single-cam02", None),
+         "two people, 1768x994 (Sports2D demo)": ("sports2d-demo", None)}
 STAGES = ("decode", "pose", "generator", "composite", "encode")
 
 
@@ -44,6 +46,18 @@ def run(clip: Path, bundle: Path, backend: str, precision: str, threads: int, si
     r = json.loads(proc.stdout)
     return {"status": "ok", "frames": r["frames"], "fps": r["fps"], "peak_rss_mb": r["peak_rss_mb"],
             "people_max": r["people_max"], "models": r["models"], "ms_mean": r["ms_mean"]}
+
+
+def scaled(src: Path, size: tuple[int, int], dst: Path) -> Path:
+    """The clip resized (area filter) and re-encoded, every frame kept."""
+    import av
+
+    from animetool_runtime.video import Writer
+
+    with av.open(str(src)) as c, Writer(dst, *size, c.streams.video[0].average_rate) as w:
+        for frame in c.decode(video=0):
+            w.write(frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray())
+    return dst
 
 
 def smoothing(clip: Path, bundle: Path) -> dict:
@@ -78,7 +92,9 @@ def main() -> None:
     ap.add_argument("--backends", default="tflite,onnx,openvino")
     args = ap.parse_args()
     sizes, threads = [int(s) for s in args.sizes.split(",")], [int(t) for t in args.threads.split(",")]
-    clips = {label: fetch_footage([name])[name] for label, name in CLIPS.items()}
+    tmp = tempfile.TemporaryDirectory()
+    clips = {label: scaled(fetch_footage([name])[name], size, Path(tmp.name) / f"{name}-{size[1]}.mp4") if size
+             else fetch_footage([name])[name] for label, (name, size) in CLIPS.items()}
     result = {"device": device.describe(), "bundle": str(args.bundle), "rows": [], "smoothing": {}}
     first = next(iter(clips))
     for label, clip in clips.items():

@@ -30,8 +30,9 @@ class Up(nn.Module):
 class UNetGenerator(nn.Module):
     """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
 
-    def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4):
+    def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4, colour_skip: tuple[int, int] | None = None):
         super().__init__()
+        self.colour_skip = colour_skip  # input channels [a, b) also feed the output: colours need not cross the net
         chans = [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
         self.inp = cbr(cin, chans[0])
         self.down = nn.ModuleList([nn.Sequential(cbr(chans[i], chans[i + 1], 2), cbr(chans[i + 1], chans[i + 1]))
@@ -39,6 +40,8 @@ class UNetGenerator(nn.Module):
         self.up = nn.ModuleList([Up(chans[i + 1], chans[i]) for i in reversed(range(depth))])
         self.refine = nn.ModuleList([cbr(chans[i], chans[i]) for i in reversed(range(depth))])
         self.out = nn.Conv2d(chans[0], cout, 3, 1, 1)
+        if colour_skip:  # a conv of its own added to the output's, not a concat: int8 concat shares one scale (the input's)
+            self.colour_out = nn.Conv2d(colour_skip[1] - colour_skip[0], cout, 3, 1, 1, bias=False)
         self.channels = list(reversed(chans[:-1]))  # decoder feature widths, deepest first
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -49,7 +52,10 @@ class UNetGenerator(nn.Module):
         for up, refine in zip(self.up, self.refine):
             y = refine(up(y) + skips.pop())
             feats.append(y)
-        return torch.sigmoid(self.out(y)), feats
+        logits = self.out(y)
+        if self.colour_skip:
+            logits = logits + self.colour_out(x[:, self.colour_skip[0]:self.colour_skip[1]])
+        return torch.sigmoid(logits), feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[0]
@@ -96,6 +102,7 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
 # The conditioning layout is defined once, in animetool_runtime.character (58 channels: 17 keypoint maps, 19 limb
 # maps, 22 appearance values); models import torch only, so the count is repeated here and checked by the tests.
 CONDITIONING_CHANNELS = 58
+COLOUR_CHANNELS = (36, 51)  # the painted skin, hair, top, bottom and shoe colours (after 17 keypoint + 19 limb maps)
 SIZE = 128
 
 
@@ -109,23 +116,25 @@ _POST = {"decoder": "rgba", "range": [0, 1], "channels": ["r", "g", "b", "alpha"
 
 
 @register_model("generator-teacher", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-teacher.v1.safetensors")
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-teacher.v2.safetensors")
 def generator_teacher() -> nn.Module:
     return UNetGenerator(CONDITIONING_CHANNELS, width=32)
 
 
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v1.safetensors", default=True)
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v3.safetensors", default=True)
 def generator_student() -> nn.Module:
-    return UNetGenerator(CONDITIONING_CHANNELS, width=8)
+    """The teacher's topology at a quarter of the width, plus a colour skip: at width 8 the painted colours did not
+    survive the trip through the U-Net (v1 and v2 drew everyone grey), so a 3x3 conv of them joins the output."""
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS)
 
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v1.safetensors")
+                weights="generator-student-256.v1.safetensors", default=True)
 def generator_student_256() -> nn.Module:
     """generator-student drawing at 256x256: same network, fine-tuned at twice the scale (4x the MACs)."""
-    return UNetGenerator(CONDITIONING_CHANNELS, width=8)
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS)
 
 
 def discriminator() -> nn.Module:

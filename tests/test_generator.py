@@ -10,10 +10,14 @@ from animetool_runtime.character import CONDITIONING_CHANNELS, conditioning, fit
 
 def test_models_and_runtime_agree_on_conditioning():
     from animetool.models import REGISTRY
+    from animetool.models.generator import COLOUR_CHANNELS
     from animetool.models.generator import CONDITIONING_CHANNELS as in_models
+    from animetool_runtime.character import APPEARANCE_FIELDS, SKELETON
 
     assert in_models == CONDITIONING_CHANNELS
-    for name in ("generator-teacher", "generator-student"):
+    first = 17 + len(SKELETON)
+    assert COLOUR_CHANNELS == (first, first + 15) and APPEARANCE_FIELDS[14] == "shoes_b"
+    for name in ("generator-teacher", "generator-student", "generator-student-256"):
         assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS
 
 

@@ -49,7 +49,7 @@ def animate(
     backend: Annotated[Optional[str], typer.Option(help="tflite, onnx or openvino (default: tflite for the default "
                                                         "models, else the first installed one the bundle has)")] = None,
     precision: Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32 (default: the smallest that passed parity)")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="threads per model (default: the backend's)")] = None,
+    threads: Annotated[int, typer.Option(help="threads per model (decoding and encoding have threads of their own)")] = 1,
     max_people: Annotated[int, typer.Option(help="draw at most this many people per frame")] = 4,
     background: Annotated[str, typer.Option(help=", ".join(BACKGROUNDS))] = "original",
     size: Annotated[Optional[int], typer.Option(help="generator resolution in px (default: the largest in the bundle)")] = None,

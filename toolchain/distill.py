@@ -61,6 +61,19 @@ def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
     tmp.replace(out)
 
 
+def _init_from(net: torch.nn.Module, path: Path) -> None:
+    """Start from a checkpoint; layers it lacks (a newly added branch) start at zero, so the network starts out
+    computing exactly what the checkpoint did."""
+    from safetensors.torch import load_file
+
+    missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
+    if unexpected:
+        raise ValueError(f"{path}: weights {', '.join(unexpected)} do not belong to {type(net).__name__}")
+    with torch.no_grad():
+        for name in missing:
+            net.state_dict()[name].zero_()
+
+
 def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
                     teacher: Optional[Path] = None, batch_size: int = 8, state: Optional[Path] = None,
                     init: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None) -> dict:
@@ -76,9 +89,7 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
     net = create_model(arch, pretrained=False).train()
     if init is not None:
-        from safetensors.torch import load_file
-
-        net.load_state_dict(load_file(str(init)))
+        _init_from(net, Path(init))
     meta = {"arch": arch, "licence": "Apache-2.0", "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
             "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
             "(BlazePose pseudo-labels on BSD-3 footage) drawn by animetool's avatar renderer"}

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "default bundle that `animetool animate` makes)")
     a.add_argument("--backend", help="tflite, onnx or openvino (default: the first installed the bundle has)")
     a.add_argument("--precision", help="int8, fp16 or fp32 (default: the smallest that passed parity)")
-    a.add_argument("--threads", type=int, help="threads per model (default: the backend's)")
+    a.add_argument("--threads", type=int, default=1, help="threads per model (default 1: decoding and encoding have "
+                                                           "threads of their own)")
     a.add_argument("--max-people", type=int, default=4, help="draw at most this many people per frame")
     a.add_argument("--background", default="original", choices=["original", "blur", "plain", "side-by-side"])
     a.add_argument("--size", type=int, help="generator resolution in px (default: the largest in the bundle)")

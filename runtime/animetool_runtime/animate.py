@@ -16,7 +16,7 @@ import numpy as np
 from . import device
 from .bundle import Bundle, load
 from .character import appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
-from .image import resize_bilinear, shrink, warp_affine
+from .image import resize_bilinear, shrink, taps
 from .manifest import BundleError, ModelEntry
 from .pose.estimator import PoseEstimator
 from .pose.track import Tracker, box
@@ -109,9 +109,12 @@ class Animator:
 
 
 def composite(frame: np.ndarray, rgba: np.ndarray, matrix: np.ndarray) -> None:
-    """Alpha-blend a drawing (SxSx4 in [0, 1]) onto a uint8 frame in place, placed by its canvas -> frame matrix."""
-    a = rgba[..., 3]
-    ys, xs = np.nonzero(a > 1 / 255)
+    """Alpha-blend a drawing (SxSx4 in [0, 1]) onto a uint8 frame in place, placed by its canvas -> frame matrix.
+
+    The matrix only scales and shifts, so bilinear sampling is separable: alpha is sampled over the drawing's box, the
+    colours only where alpha is not zero (a person covers about half their box, a big one a million pixels).
+    """
+    ys, xs = np.nonzero(rgba[..., 3] > 1 / 255)
     if not len(ys):
         return
     s, tx, ty = float(matrix[0, 0]), float(matrix[0, 2]), float(matrix[1, 2])
@@ -121,12 +124,17 @@ def composite(frame: np.ndarray, rgba: np.ndarray, matrix: np.ndarray) -> None:
     y0, y1 = max(0, int(np.floor((ys.min() - 1) * s + ty))), min(h, int(np.ceil((ys.max() + 1) * s + ty)) + 1)
     if x1 <= x0 or y1 <= y0:
         return
-    to_canvas = np.array([[1 / s, 0, (x0 - tx) / s], [0, 1 / s, (y0 - ty) / s]], np.float32)
-    patch = warp_affine(rgba, to_canvas, y1 - y0, x1 - x0)
-    alpha = np.clip(patch[..., 3:], 0, 1)
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    region += alpha * (np.clip(patch[..., :3], 0, 1) * 255 - region)
-    frame[y0:y1, x0:x1] = (region + 0.5).astype(np.uint8)
+    size = rgba.shape[0]
+    cx0, cx1, wx0, wx1 = taps((np.arange(x0, x1, dtype=np.float32) - tx) / s, size)
+    cy0, cy1, wy0, wy1 = taps((np.arange(y0, y1, dtype=np.float32) - ty) / s, size)
+    rows = rgba[cy0] * wy0[:, :, None] + rgba[cy1] * wy1[:, :, None]  # (y1 - y0, size, 4): every row, canvas columns
+    alpha = rows[:, cx0, 3] * wx0[:, 0] + rows[:, cx1, 3] * wx1[:, 0]
+    iy, ix = np.nonzero(alpha > 1 / 255)
+    colour = rows[iy, cx0[ix], :3] * wx0[ix] + rows[iy, cx1[ix], :3] * wx1[ix]
+    a = np.clip(alpha[iy, ix], 0, 1)[:, None]
+    region = frame[y0:y1, x0:x1]
+    under = region[iy, ix].astype(np.float32)
+    region[iy, ix] = (under + a * (np.clip(colour, 0, 1) * 255 - under) + 0.5).astype(np.uint8)
 
 
 def _ms(t: float) -> float:
@@ -134,10 +142,14 @@ def _ms(t: float) -> float:
 
 
 def animate(src: str | Path, out: str | Path, bundle: str | Path, backend: Optional[str] = None,
-            precision: Optional[str] = None, threads: Optional[int] = None, max_people: int = 4,
+            precision: Optional[str] = None, threads: Optional[int] = 1, max_people: int = 4,
             background: str = "original", size: Optional[int] = None,
             on_frame: Callable[[int, Optional[int], dict], None] = lambda i, n, t: None) -> dict:
-    """Animate a video (or image) file into out; returns per-frame timings and a summary. OUT is whole or absent."""
+    """Animate a video (or image) file into out; returns per-frame timings and a summary. OUT is whole or absent.
+
+    threads: per model; 1 by default, because decoding and compositing + encoding already run in threads of their own
+    (on 2 cores, 2 model threads measured slower: benchmarks/results/animate-*.md).
+    """
     src, out = Path(src), Path(out)
     if src.resolve() == out.resolve():
         raise VideoError(f"{out}: is the input; choose another output path")

@@ -78,6 +78,19 @@ def preprocess(rgb: np.ndarray, spec: dict) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
+def taps(coord: np.ndarray, size: int, border: str = "zero"):
+    """Bilinear taps along one axis: both neighbours (clamped) and their weights, shaped coord.shape + (1,); border
+    "zero" zeroes the weight of a neighbour outside [0, size), "replicate" reads the edge."""
+    i0 = np.floor(coord)
+    w1 = (coord - i0)[..., None]
+    i0 = i0.astype(np.intp)
+    w0 = 1 - w1
+    if border == "zero":
+        w0 = w0 * ((i0 >= 0) & (i0 < size))[..., None]
+        w1 = w1 * ((i0 >= -1) & (i0 < size - 1))[..., None]
+    return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), w0, w1
+
+
 def warp_affine(img: np.ndarray, matrix: np.ndarray, out_h: int, out_w: int, border: str = "zero") -> np.ndarray:
     """Bilinear sample of img at matrix @ (x, y, 1) for every output pixel (x, y), float32 out: rotated crops, letterboxes.
 
@@ -87,27 +100,9 @@ def warp_affine(img: np.ndarray, matrix: np.ndarray, out_h: int, out_w: int, bor
         raise ValueError(f"border must be 'zero' or 'replicate', got {border!r}")
     h, w = img.shape[:2]
     m = np.asarray(matrix, np.float32)
-
-    def axis(coord: np.ndarray, size: int):
-        """Both neighbours along one axis (clamped) and their weights (zeroed outside the image for border "zero")."""
-        i0 = np.floor(coord)
-        w1 = (coord - i0)[..., None]
-        i0 = i0.astype(np.intp)
-        w0 = 1 - w1
-        if border == "zero":
-            w0 = w0 * ((i0 >= 0) & (i0 < size))[..., None]
-            w1 = w1 * ((i0 >= -1) & (i0 < size - 1))[..., None]
-        return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), w0, w1
-
-    if m[0, 1] == 0 and m[1, 0] == 0:  # scale + shift (placing a drawing): separable, rows then columns
-        x0, x1, wx0, wx1 = axis(m[0, 0] * np.arange(out_w, dtype=np.float32) + m[0, 2], w)
-        y0, y1, wy0, wy1 = axis(m[1, 1] * np.arange(out_h, dtype=np.float32) + m[1, 2], h)
-        im = img.reshape(h, w, -1)
-        rows = im[y0].astype(np.float32) * wy0[:, :, None] + im[y1].astype(np.float32) * wy1[:, :, None]
-        return (rows[:, x0] * wx0[None] + rows[:, x1] * wx1[None]).reshape((out_h, out_w) + img.shape[2:])
     ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
-    x0, x1, wx0, wx1 = axis(m[0, 0] * xs + m[0, 1] * ys + m[0, 2], w)
-    y0, y1, wy0, wy1 = axis(m[1, 0] * xs + m[1, 1] * ys + m[1, 2], h)
+    x0, x1, wx0, wx1 = taps(m[0, 0] * xs + m[0, 1] * ys + m[0, 2], w, border)
+    y0, y1, wy0, wy1 = taps(m[1, 0] * xs + m[1, 1] * ys + m[1, 2], h, border)
     flat = img.reshape(h * w, -1)
 
     def tap(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
