@@ -69,12 +69,18 @@ def test_characters_are_drawn_where_the_people_are(animated):
 
 
 def test_tracker_keeps_ids_on_real_footage(animated):
+    """The man on the box is seen throughout; the woman walks in about a second later: one identity each, unbroken."""
     _, result = animated
-    counts = Counter(t["id"] for row in result["per_frame"] for t in row["tracks"])
-    (a, na), (b, nb) = counts.most_common(2)  # the two people of the clip
-    assert na >= 0.9 * result["frames"] and nb >= 0.9 * result["frames"], counts
+    seen: dict[int, list[int]] = {}
     for row in result["per_frame"]:
         assert len({t["id"] for t in row["tracks"]}) == len(row["tracks"])
+        for t in row["tracks"]:
+            seen.setdefault(t["id"], []).append(row["frame"])
+    people = {i: frames for i, frames in seen.items() if len(frames) >= 5}
+    assert len(people) == 2, {i: len(f) for i, f in seen.items()}
+    assert max(len(f) for f in people.values()) >= 0.9 * result["frames"]
+    for frames in people.values():  # once found, kept: at most a couple of missed frames inside the run
+        assert frames[-1] - frames[0] + 1 - len(frames) <= 2, frames
 
 
 def test_one_euro_smoothing_lowers_jitter_with_bounded_lag():
@@ -96,17 +102,17 @@ def test_one_euro_smoothing_lowers_jitter_with_bounded_lag():
 
 
 def test_image_in_image_out(full_bundle, clip, tmp_path):
-    frames, _, _ = decode(clip)
+    frames, _, _ = decode(clip)  # frame 50: both people in view
     photo = tmp_path / "frame.png"
-    with Writer(photo, frames[0].shape[1], frames[0].shape[0], 1) as w:
-        w.write(frames[0])
+    with Writer(photo, frames[50].shape[1], frames[50].shape[0], 1) as w:
+        w.write(frames[50])
     out = tmp_path / "anime.png"
     proc = animetool("animate", str(photo), "-o", str(out), "--bundle", str(full_bundle), "--backend", "onnx", "--json")
     result = json.loads(proc.stdout)
     (picture,), _, _ = decode(out)
-    assert picture.shape == frames[0].shape and result["frames"] == 1 and result["people_max"] >= 2
+    assert picture.shape == frames[50].shape and result["frames"] == 1 and result["people_max"] >= 2
     assert result["models"]["generator"].startswith("generator-student-256/")  # the largest generator by default
-    changed = np.abs(picture.astype(int) - frames[0].astype(int)).max(-1) > 40
+    changed = np.abs(picture.astype(int) - frames[50].astype(int)).max(-1) > 40
     assert changed.mean() > 0.005
 
 
@@ -118,9 +124,11 @@ def test_corrupt_empty_and_missing_inputs_fail_in_one_line(full_bundle, clip, tm
     with av.open(str(empty), "w") as c:
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
-    for src, needle in ((corrupt, "corrupt.mp4"), (empty, "no frames"), (tmp_path / "nope.mp4", "no such file")):
+        c.start_encoding()  # a header, no frames (FFmpeg then drops the empty track: "no video stream")
+    for src, needles in ((corrupt, ("corrupt.mp4", "not a readable video")), (empty, ("empty.mp4", "no video")),
+                         (tmp_path / "nope.mp4", ("nope.mp4", "no such file"))):
         proc = animetool("animate", str(src), "-o", str(out), "--bundle", str(full_bundle), check=False)
-        assert_one_line_error(proc, needle)
+        assert_one_line_error(proc, *needles)
         assert not out.exists() and not list(tmp_path.glob(".out.mp4*")), src
 
 

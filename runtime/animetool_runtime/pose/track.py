@@ -47,6 +47,17 @@ def similarity(track: np.ndarray, person: np.ndarray) -> float:
     return max(oks(track, person), iou(box(track), box(person)))
 
 
+def suppress(people: np.ndarray, threshold: float = 0.6) -> np.ndarray:
+    """Pose NMS: of detections this similar to a higher-scored one, keep the higher (a decoder may see one person
+    twice; the copy would otherwise start a track of its own and split the person's identity)."""
+    order = np.argsort(-people[:, :, 2].mean(1), kind="stable") if len(people) else []
+    kept: list[np.ndarray] = []
+    for i in order:
+        if all(similarity(k, people[i]) < threshold for k in kept):
+            kept.append(people[i])
+    return np.asarray(kept, np.float32).reshape(-1, 17, 3)
+
+
 class OneEuro:
     """One Euro filter (Casiez et al., CHI 2012) on the 17 keypoints: heavy smoothing at rest, little lag in motion.
 
@@ -107,6 +118,7 @@ class Tracker:
 
     def update(self, people: np.ndarray, frame: int) -> list[Track]:
         """This frame's detections (P, 17, 3) -> the tracks seen in it, each with its smoothed keypoints."""
+        people = suppress(people)
         pairs = sorted(((similarity(t.raw, p), ti, pi) for ti, t in enumerate(self.tracks) for pi, p in enumerate(people)),
                        reverse=True)
         used_t, used_p, seen = set(), set(), []
