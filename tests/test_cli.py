@@ -71,7 +71,7 @@ def test_console_scripts():
 def test_models_json():
     rows = json.loads(animetool("models", "--json").stdout)
     assert {r["name"] for r in rows} == set(list_models())
-    assert {r["name"] for r in rows if r["default"]} == {"pose-student-s", "generator-student"}
+    assert {r["name"] for r in rows if r["default"]} == {"pose-student-s", "generator-student", "generator-student-256"}
     for r in rows:
         assert r["task"] in ("pose", "generator") and len(r["input"]) == 4
         assert r["weights"].endswith(".safetensors")
