@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from animetool_runtime.animate import BACKGROUNDS
 from animetool_runtime.backends import BACKENDS, backend_name
-from animetool_runtime.bundle import DEFAULT_BUNDLES, cache_root
+from animetool_runtime.bundle import default_bundle_path
 from animetool_runtime.manifest import BundleError
 
 from .console import console, fail
@@ -30,7 +30,7 @@ def default_bundle(backend: str, on_step=lambda s: None) -> Path:
     for n in names:
         digest.update(n.encode() + REGISTRY[n].weights_path.read_bytes())
     fmt = BACKENDS[backend_name(backend)][1]
-    path = cache_root() / DEFAULT_BUNDLES / f"default-{digest.hexdigest()[:12]}-{fmt}"
+    path = default_bundle_path(digest.hexdigest()[:12], fmt)
     if not (path / "manifest.json").is_file():
         on_step(f"exporting the default models to {fmt} int8 (once)")
         export_bundle([resolve(n) for n in names], [fmt], ["int8"], None, path, on_step=on_step)

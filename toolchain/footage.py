@@ -59,18 +59,21 @@ def fetch_sports2d_demo() -> Path:
 
 
 def frames(path: Path, every: int = 1, limit: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, RGB uint8 frame) of a video, every n-th, streamed with PyAV (memory stays flat); images give one frame."""
-    import av
+    """(index, RGB uint8 frame) of a video, every n-th, streamed by the runtime's PyAV reader; images give one frame."""
+    from animetool_runtime.video import Reader
 
-    with av.open(str(path)) as container:
+    reader = Reader(path)
+    try:
         kept = 0
-        for i, frame in enumerate(container.decode(video=0)):
+        for i, frame in enumerate(reader.frames()):
             if i % every:
                 continue
-            yield i, frame.to_ndarray(format="rgb24")
+            yield i, frame
             kept += 1
             if limit is not None and kept >= limit:
                 return
+    finally:
+        reader.close()
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:

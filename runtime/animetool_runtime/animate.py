@@ -19,7 +19,7 @@ from .character import appearance_from_vector, appearance_vector, conditioning, 
 from .image import resize_bilinear, shrink, taps
 from .manifest import BundleError, ModelEntry
 from .pose.estimator import PoseEstimator
-from .pose.track import Tracker, box
+from .pose.track import Tracker, box, suppress
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer
 
 BACKGROUNDS = ("original", "blur", "plain", "side-by-side")
@@ -84,21 +84,20 @@ class Animator:
         """One frame -> (its drawings for compose(), {stage: ms, people: count, tracks: [{id, box (x0, y0, x1, y1)}]})."""
         times: dict = {}
         t = time.perf_counter()
-        people = self.pose(rgb)
-        people = people[np.argsort(-people[:, :, 2].mean(1), kind="stable")[:self.max_people]]
+        people = suppress(self.pose(rgb))[:self.max_people]  # best first, one detection per person
         tracks = self.tracker.update(people, self.index)
         times["pose"] = _ms(t)
         t = time.perf_counter()
-        drawings = []
-        for tr in tracks:
+        drawings, boxes = [], [box(tr.keypoints) for tr in tracks]
+        for tr, b in zip(tracks, boxes):
             if tr.appearance is None or (self.index - tr.id) % APPEARANCE_EVERY == 0:
                 new = appearance_vector(extract_appearance(rgb, tr.raw))
                 tr.appearance = new if tr.appearance is None else APPEARANCE_KEEP * tr.appearance + (1 - APPEARANCE_KEEP) * new
-            drawings.append((float(box(tr.keypoints)[3]), *self.draw(tr.keypoints, tr.appearance)))
+            drawings.append((float(b[3]), *self.draw(tr.keypoints, tr.appearance)))
         times["generator"] = _ms(t)
         self.index += 1
         return drawings, {**times, "people": len(tracks),
-                          "tracks": [{"id": tr.id, "box": [round(float(v), 1) for v in box(tr.keypoints)]} for tr in tracks]}
+                          "tracks": [{"id": tr.id, "box": [round(float(v), 1) for v in b]} for tr, b in zip(tracks, boxes)]}
 
     def compose(self, rgb: np.ndarray, drawings: list) -> np.ndarray:
         """The output frame: the drawings over the background, nearer people (lower feet) in front. May reuse rgb."""

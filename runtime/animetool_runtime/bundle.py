@@ -117,14 +117,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("ANIMETOOL_CACHE") or Path.home() / ".cache" / "animetool")
 
 
-DEFAULT_BUNDLES = "bundles"  # under cache_root(): default-<weights digest>-<format>, made by `animetool animate`
+def default_bundle_path(digest: str, fmt: str) -> Path:
+    """Where `animetool animate` caches the default models exported to one format (digest: of their weights)."""
+    return cache_root() / "bundles" / f"default-{digest}-{fmt}"
 
 
 def default_bundle(backend: str | None = None) -> Path:
     """The newest default-model bundle in the cache for this backend's format (any installed format when None)."""
     fmts = [BACKENDS[backend_name(backend)][1]] if backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
-    root = cache_root() / DEFAULT_BUNDLES
-    found = [p for f in fmts for p in root.glob(f"default-*-{f}") if (p / MANIFEST).is_file()]
+    root = default_bundle_path("*", "*").parent
+    found = [p for f in fmts for p in root.glob(default_bundle_path("*", f).name) if (p / MANIFEST).is_file()]
     if not found:
         raise BundleError(f"no --bundle given and no default bundle in {root} for {'/'.join(fmts)}: pass --bundle, or "
                           "make one with `animetool animate` (it exports the default models once)")

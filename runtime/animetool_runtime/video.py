@@ -5,6 +5,7 @@ packets are copied through unchanged (no re-encode).
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from fractions import Fraction
@@ -22,7 +23,9 @@ class VideoError(BundleError):
     """A missing, unreadable or empty input, or an output that cannot be written: one line naming the file."""
 
 
+@functools.lru_cache(maxsize=None)
 def _av():
+    """PyAV, imported and quietened once (write() asks for it every frame)."""
     try:
         import av
     except ImportError:

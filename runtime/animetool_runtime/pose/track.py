@@ -97,7 +97,6 @@ class Track:
     raw: np.ndarray  # this frame's detection
     filter: OneEuro
     last_seen: int
-    hits: int = 1
     appearance: Optional[np.ndarray] = field(default=None, repr=False)  # vector, refreshed by the caller
 
     @property
@@ -127,7 +126,7 @@ class Tracker:
                 continue
             used_t.add(ti), used_p.add(pi)
             t = self.tracks[ti]
-            t.raw, t.last_seen, t.hits = people[pi], frame, t.hits + 1
+            t.raw, t.last_seen = people[pi], frame
             t.keypoints = t.filter(people[pi], t.height)
             seen.append(t)
         for pi, p in enumerate(people):
