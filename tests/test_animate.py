@@ -130,6 +130,9 @@ def test_corrupt_empty_and_missing_inputs_fail_in_one_line(full_bundle, clip, tm
         proc = animetool("animate", str(src), "-o", str(out), "--bundle", str(full_bundle), check=False)
         assert_one_line_error(proc, *needles)
         assert not out.exists() and not list(tmp_path.glob(".out.mp4*")), src
+    proc = animetool("animate", str(clip), "-o", str(tmp_path / "nowhere" / "out.mp4"), "--bundle", str(full_bundle),
+                     check=False)  # the output's fault, named as such (not the input being read)
+    assert_one_line_error(proc, "nowhere/out.mp4", "no folder")
 
 
 def test_a_video_with_nobody_warns_and_a_bundle_without_generator_fails(full_bundle, tmp_path):

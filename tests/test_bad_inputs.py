@@ -16,7 +16,7 @@ import pytest
 
 from animetool_runtime import BundleError, load
 from animetool_runtime.manifest import sha256_path
-from conftest import animetool, small_bundle
+from conftest import ROOT, animetool, small_bundle
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -115,6 +115,15 @@ def test_failed_export_leaves_existing_out_untouched(tmp_path, case):
     assert_one_line_error(proc, *needles)
     assert sorted(os.listdir(out)) == ["marker.txt"] and (out / "marker.txt").read_text() == "keep me\n"
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("command", [["train", "generator"],
+                                     ["distill", "generator", "--teacher", str(ROOT / "models/weights/generator-teacher.v2.safetensors")]])
+def test_training_from_missing_init_weights(tmp_path, command):
+    out = tmp_path / "g.safetensors"
+    proc = animetool(*command, "-o", str(out), "--init", str(tmp_path / "nope.safetensors"), check=False)
+    assert_one_line_error(proc, "--init", "nope.safetensors")
+    assert not out.exists()
 
 
 def test_verify_missing_path(tmp_path):

@@ -231,7 +231,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print a summary as JSON")
 
 
 InitOpt = Annotated[Optional[Path], typer.Option(help="start from these weights (.safetensors): fine-tune, e.g. at another "
-                                                     "size or after a change of the conditioning", exists=True, dir_okay=False)]
+                                                     "size or after a change of the conditioning")]
+
+
+def _check_init(init: Optional[Path]) -> None:
+    if init is not None and not init.is_file():
+        fail(f"--init {init}: no such weights file")
 
 
 def _check_arch(arch: str, task: str) -> None:
@@ -301,6 +306,7 @@ def train_generator_cmd(
     from .distill import train_generator
 
     _check_arch(arch, "generator")
+    _check_init(init)
     _train(out, steps, as_json, lambda on_step, _: train_generator(
         data, out, steps, seed, arch, None, batch_size, state, init, on_step))
 
@@ -320,6 +326,7 @@ def distill_generator_cmd(
     """Distil the generator teacher into the >=10x cheaper int8-friendly student (outputs + features + GAN terms)."""
     from .distill import train_generator
 
+    _check_init(init)
     _train(out, steps, as_json, lambda on_step, _: train_generator(
         data, out, steps, seed, "generator-student", teacher, batch_size, state, init, on_step))
 

@@ -89,6 +89,8 @@ class Writer:
         self.warnings: list[str] = []
         if self.is_image and self.path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             raise VideoError(f"{self.path}: write pictures as .png or .jpg")
+        if not self.path.parent.is_dir():
+            raise VideoError(f"{self.path}: no folder {self.path.parent} to write into")
         try:
             self.container = av.open(str(self.tmp), "w", format="image2" if self.is_image else None)
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -119,20 +121,25 @@ class Writer:
     def __exit__(self, kind, error, tb) -> None:
         self.close() if kind is None else self.abort()
 
+    def _mux(self, packets) -> None:
+        """Mux under the lock (audio comes from the decoding thread); a failure names OUT, not the input being read."""
+        try:
+            with self.lock:
+                self.container.mux(packets)
+        except (_av().FFmpegError, OSError) as e:
+            raise VideoError(f"{self.path}: cannot write ({_reason(e)})") from None
+
     def mux_audio(self, packet) -> None:
         if self.audio is not None:
             packet.stream = self.audio
-            with self.lock:
-                self.container.mux(packet)
+            self._mux(packet)
 
     def write(self, rgb: np.ndarray) -> None:
         av = _av()
         rgb = rgb[:self.stream.height, :self.stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts, frame.time_base = self.count, self.time_base
-        packets = self.stream.encode(frame)
-        with self.lock:  # audio is muxed from the decoding thread
-            self.container.mux(packets)
+        self._mux(self.stream.encode(frame))
         self.count += 1
 
     def close(self) -> None:
