@@ -16,7 +16,7 @@ SECONDS = 2.0  # of real footage for the animate tests
 def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     env = dict(os.environ, COLUMNS="200")
-    proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True, env=env, **kw)
+    proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True, env=env, **{"timeout": 1800, **kw})
     if check and proc.returncode != 0:
         raise AssertionError(f"animetool {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc

@@ -194,7 +194,7 @@ def test_truncated_model_file(bundle_copy):
     assert name in str(info.value) and "\n" not in str(info.value)
     # bench: a failed row naming the file, the other rows still measured, exit 1.
     proc = subprocess.run([sys.executable, "-m", "animetool_runtime", "bench", str(bundle_copy), "--json", "--runs", "1",
-                           "--warmup", "0", "--backend", "onnxruntime"], capture_output=True, text=True)
+                           "--warmup", "0", "--backend", "onnxruntime"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-3000:]
     rows = {r["precision"]: r for r in json.loads(proc.stdout)["rows"]}
     assert rows["fp32"]["status"] == "failed" and name in rows["fp32"]["reason"]

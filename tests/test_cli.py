@@ -27,7 +27,7 @@ def small(tmp_path_factory) -> Path:
 
 
 def runtime_cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "animetool_runtime", *args], capture_output=True, text=True, **kw)
+    return subprocess.run([sys.executable, "-m", "animetool_runtime", *args], capture_output=True, text=True, **{"timeout": 600, **kw})
 
 
 HELP = {
@@ -64,7 +64,7 @@ def test_console_scripts():
     """The installed entry points, as a user types them."""
     bindir = Path(sys.executable).parent
     for script, usage in (("animetool", "Usage: animetool"), ("animetool-runtime", "usage: animetool-runtime")):
-        proc = subprocess.run([str(bindir / script), "--help"], capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"))
+        proc = subprocess.run([str(bindir / script), "--help"], capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), timeout=120)
         assert proc.returncode == 0 and usage in ANSI.sub("", proc.stdout), proc.stdout + proc.stderr
 
 

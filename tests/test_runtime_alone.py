@@ -44,7 +44,7 @@ CHECK = textwrap.dedent("""
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, **kw)
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, **{"timeout": 900, **kw})
 
 
 def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory, full_bundle, clip):

