@@ -85,3 +85,20 @@ def clip(tmp_path_factory) -> Path:
     from animetool.footage import fetch_sports2d_demo
 
     return cut(fetch_sports2d_demo(), tmp_path_factory.mktemp("clip") / "sports2d-2s.mp4", SECONDS)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config.stash[EXIT] = int(exitstatus)
+
+
+EXIT = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """Leave as soon as the summary is printed: a native thread a library leaves behind (FFmpeg, XNNPACK, OpenVINO)
+    must not hold a finished run at interpreter exit, where nothing buffered is flushed and CI sees only a timeout."""
+    if EXIT in config.stash:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[EXIT])
