@@ -1,4 +1,4 @@
-"""The animetool command line: export, verify, bench, animate, models, data, teacher, distill, train."""
+"""The animetool command line: export, verify, bench, animate, demo, models, data, teacher, distill, train."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .animate_cmd import animate
 from .console import console, fail, quiet_tools
+from .demo import demo
 
 quiet_tools()
 app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-generator networks for phones.",
@@ -332,6 +333,7 @@ def distill_generator_cmd(
 
 
 app.command("animate")(animate)
+app.command("demo")(demo)
 
 
 @app.command("models")

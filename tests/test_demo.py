@@ -1,0 +1,177 @@
+"""The phone web app in real headless Chromium (phone profile) against the Python runtime, and `animetool demo`.
+
+Needs Debian's chromium and Node.js (the app's npm packages are installed by `npm ci` on first use). Without chromium
+these tests skip, unless ANIMETOOL_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animetool_runtime.animate import Animator
+from animetool_runtime.bundle import load
+from animetool_runtime.pose.track import suppress
+from animetool_runtime.video import Reader
+from conftest import ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+WEB = ROOT / "android_demo" / "web"
+ARTIFACTS = ROOT / "artifacts"  # CI keeps what lands here (git-ignored)
+FRAMES = range(40, 45)  # of the 2 s clip: both people in view
+SIZE = 128
+# JS vs Python tolerances: the two runtimes' int8 kernels may differ by one step on a few heatmap cells, which moves a
+# keypoint to another cell where the decoder faced a near-tie, and drawings by the int8 bar verify sets (30 dB).
+KEYPOINT_PX, KEYPOINTS_WITHIN, APPEARANCE, DRAWING_DB, FRAME_DB = 1.0, 0.95, 0.02, 30.0, 35.0
+
+if not (Path(CHROMIUM).exists() and shutil.which("node")):
+    if os.environ.get("ANIMETOOL_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"{CHROMIUM} or node missing, and ANIMETOOL_REQUIRE_BROWSER=1: install chromium and nodejs")
+    pytest.skip(f"{CHROMIUM} or node missing (apt-get install chromium nodejs)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(full_bundle):
+    from animetool.demo import serve
+
+    srv = serve(full_bundle, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+
+
+def harness(args: dict, tmp: Path) -> dict:
+    """Run the Chromium harness; its findings, with its `N passed, N failed` line checked."""
+    args = {**args, "out": str(tmp / f"{args['mode']}-{args['backend']}.json")}
+    proc = subprocess.run(["node", "tests/harness.mjs", json.dumps(args)], cwd=WEB, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, CHROMIUM=CHROMIUM))
+    print(proc.stdout)
+    result = json.loads(Path(args["out"]).read_text())
+    failed = [c for c in result["checks"] if not c["ok"]]
+    assert proc.returncode == 0 and not failed, (failed, proc.stderr[-2000:], result["logs"][-20:])
+    assert proc.stdout.strip().splitlines()[-1] == f"{len(result['checks'])} passed, 0 failed"
+    return result
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 120.0 if mse == 0 else 10 * np.log10(peak ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def frames(clip, tmp_path_factory) -> list[Path]:
+    """Exact RGB frames of the clip as raw files: both sides read the same bytes, no video decoder in between."""
+    folder = tmp_path_factory.mktemp("frames")
+    reader = Reader(clip)
+    paths = []
+    for i, rgb in enumerate(reader.frames()):
+        if i in FRAMES:
+            paths.append(folder / f"{i}.rgb")
+            paths[-1].write_bytes(np.ascontiguousarray(rgb).tobytes())
+            shape = rgb.shape
+        if i >= max(FRAMES):
+            break
+    reader.close()
+    (folder / "shape.json").write_text(json.dumps(shape))
+    return paths
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_browser_matches_the_python_runtime_on_real_frames(backend, server, frames, full_bundle, tmp_path):
+    h, w, _ = json.loads((frames[0].parent / "shape.json").read_text())
+    got = harness({"url": server, "mode": "parity", "backend": backend, "size": SIZE, "frames": [str(p) for p in frames],
+                   "width": w, "height": h}, tmp_path)["frames"]
+    pose_key, gen_key = got["models"]["pose"], got["models"]["generator"]
+    precision = pose_key.split("/")[2]
+    assert gen_key == f"generator-student/{backend}/{precision}"
+    # onnx runs the int8 files; LiteRT.js has no int8 tensors, so the app says so and takes the next precision
+    assert precision == ("int8" if backend == "onnx" else "fp16"), got
+    assert backend == "onnx" or any("no int8 tensors" in s for s in got["skipped"]), got["skipped"]
+
+    animator = Animator(load(full_bundle, backend, precision), 30.0, size=SIZE)
+    assert (animator.pose.entry.key, animator.generator.entry.key) == (pose_key, gen_key)
+    errors, worst = [], {"appearance": 0.0, "drawing_db": 120.0, "frame_db": 120.0}
+    for path, js in zip(frames, got["frames"]):
+        rgb = np.frombuffer(path.read_bytes(), np.uint8).reshape(h, w, 3)
+        people = suppress(animator.pose(rgb))[:animator.max_people]
+        drawings, stats = animator(rgb.copy())
+        out = animator.compose(rgb.copy(), drawings)
+        assert len(people) >= 2 and len(js["people"]) == len(people)
+        for mine, theirs in zip(people, np.array(js["people"], np.float32)):
+            seen = mine[:, 2] >= 0.3
+            errors += list(np.abs(mine[seen, :2] - theirs[seen, :2]).max(1))
+        tracks = sorted(animator.tracker.tracks, key=lambda t: t.id)
+        assert [t["id"] for t in js["tracks"]] == [t["id"] for t in stats["tracks"]]
+        for t in js["tracks"]:
+            mine = next(tr for tr in tracks if tr.id == t["id"])
+            worst["appearance"] = max(worst["appearance"], float(np.abs(mine.appearance - np.array(t["appearance"])).max()))
+        for (_, rgba, matrix), d in zip(sorted(drawings, key=lambda d: d[0]), sorted(js["drawings"], key=lambda d: d["matrix"][1][2])):
+            theirs = np.frombuffer(base64.b64decode(d["rgba"]), np.float32).reshape(rgba.shape)
+            worst["drawing_db"] = min(worst["drawing_db"], psnr(rgba, theirs, 1.0))
+        theirs = np.frombuffer(base64.b64decode(js["composite"]), np.uint8).reshape(out.shape)
+        worst["frame_db"] = min(worst["frame_db"], psnr(out, theirs, 255.0))
+    errors = np.array(errors)
+    worst.update(keypoints=len(errors), within_px=float((errors <= KEYPOINT_PX).mean()), median_px=float(np.median(errors)))
+    print(backend, precision, worst)
+    assert worst["within_px"] >= KEYPOINTS_WITHIN and worst["median_px"] <= 0.05 and worst["appearance"] <= APPEARANCE, worst
+    assert worst["drawing_db"] >= DRAWING_DB and worst["frame_db"] >= FRAME_DB, worst
+
+
+@pytest.fixture(scope="module")
+def camera(clip, tmp_path_factory) -> Path:
+    """The clip as Chromium's fake camera file (y4m, 640x360, 4:2:0), made at test time."""
+    from animetool_runtime.image import resize_bilinear
+
+    path, (W, H) = tmp_path_factory.mktemp("camera") / "sports2d.y4m", (640, 360)
+    reader = Reader(clip)
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in reader.frames():
+            x = resize_bilinear(rgb, H, W)
+            y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+            half = lambda c: c.reshape(H // 2, 2, W // 2, 2).mean((1, 3))  # noqa: E731
+            f.write(b"FRAME\n")
+            for plane in (y, half((x[..., 2] - y) * 0.564 + 128), half((x[..., 0] - y) * 0.713 + 128)):
+                f.write(np.clip(plane + 0.5, 0, 255).astype(np.uint8).tobytes())
+    reader.close()
+    return path
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_app_on_a_phone_profile_animates_the_camera_and_works_offline(backend, server, camera, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"demo-{backend}.png"
+    result = harness({"url": server, "mode": "camera", "backend": backend, "size": SIZE, "camera": str(camera),
+                      "screenshot": str(shot)}, tmp_path)
+    state = result["state"]
+    assert state["canvas"] == [640, 360] and state["models"]["pose"].startswith(f"pose-student-s/{backend}/")
+    assert shot.stat().st_size > 10_000
+
+
+def test_demo_command_serves_the_app_and_the_bundle(full_bundle):
+    proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "demo", str(full_bundle), "--host", "127.0.0.1",
+                             "--port", "0", "--json"], stdout=subprocess.PIPE, text=True)
+    try:
+        urls = json.loads(proc.stdout.readline())
+        manifest = json.loads(urllib.request.urlopen(urls["local"] + "bundle/manifest.json", timeout=30).read())
+        assert manifest == json.loads((full_bundle / "manifest.json").read_text())
+        page = urllib.request.urlopen(urls["local"], timeout=30)
+        assert b"app.js" in page.read() and page.headers["Cache-Control"] == "no-cache"
+        wasm = urllib.request.urlopen(urls["local"] + "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", timeout=30)
+        assert wasm.headers["Content-Type"] == "application/wasm"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_demo_command_names_a_missing_bundle(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "animetool.cli", "demo", str(tmp_path / "nope")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"
