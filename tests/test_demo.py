@@ -1,17 +1,20 @@
 """The phone web app in real headless Chromium (phone profile) against the Python runtime, and `animetool demo`.
 
-Needs Debian's chromium and Node.js (the app's npm packages are installed by `npm ci` on first use). Without chromium
-these tests skip, unless ANIMETOOL_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them.
+Needs Debian's chromium and Node.js (the app's npm packages are installed by `npm ci` on first use), and for the APK
+Debian's aapt, zipalign, apksigner, libsmali-java and android-framework-res. Without them these tests skip, unless
+ANIMETOOL_REQUIRE_DEMO=1 (set by .ci/run, which installs them), where a missing tool fails them.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +35,22 @@ SIZE = 128
 # keypoint to another cell where the decoder faced a near-tie, and drawings by the int8 bar verify sets (30 dB).
 KEYPOINT_PX, KEYPOINTS_WITHIN, APPEARANCE, DRAWING_DB, FRAME_DB = 1.0, 0.95, 0.02, 30.0, 35.0
 
-if not (Path(CHROMIUM).exists() and shutil.which("node")):
-    if os.environ.get("ANIMETOOL_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} or node missing, and ANIMETOOL_REQUIRE_BROWSER=1: install chromium and nodejs")
-    pytest.skip(f"{CHROMIUM} or node missing (apt-get install chromium nodejs)", allow_module_level=True)
+APK_TOOLS = ("aapt", "zipalign", "apksigner", "keytool", "/usr/share/java/smali.jar",
+             "/usr/share/android-framework-res/framework-res.apk")
+
+
+def need(tools) -> None:
+    missing = [t for t in tools if not (Path(t).exists() if t.startswith("/") else shutil.which(t))]
+    if missing and os.environ.get("ANIMETOOL_REQUIRE_DEMO") == "1":
+        pytest.fail(f"{', '.join(missing)} missing, and ANIMETOOL_REQUIRE_DEMO=1 (.ci/run installs them)")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} missing (see .ci/run for the apt-get line)")
+
+
+@pytest.fixture(autouse=True)
+def browser_tools(request):
+    if "apk" not in request.node.name:
+        need((CHROMIUM, "node", "npm"))
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +190,40 @@ def test_demo_command_names_a_missing_bundle(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "animetool.cli", "demo", str(tmp_path / "nope")], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"
+
+
+def test_apk_builds_signs_and_verifies_with_debian_tools(full_bundle, tmp_path):
+    need(APK_TOOLS)
+    from animetool.demo import web_root
+
+    web_root()  # npm ci once: the APK carries the runtimes' files
+    apk = tmp_path / "animetool-demo.apk"
+    proc = subprocess.run(["bash", str(ROOT / "android_demo/android/build.sh"), str(full_bundle), str(apk)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert subprocess.run(["apksigner", "verify", "--verbose", str(apk)], capture_output=True, text=True,
+                          timeout=120).stdout.count("true") >= 2  # v1 and v2 schemes
+    badging = subprocess.run(["aapt", "dump", "badging", str(apk)], capture_output=True, text=True, timeout=120).stdout
+    assert "package: name='com.animetool.demo'" in badging and "uses-permission: name='android.permission.CAMERA'" in badging
+    assert "launchable-activity: name='com.animetool.demo.MainActivity'" in badging
+    with zipfile.ZipFile(apk) as z:
+        names = set(z.namelist())
+        manifest = json.loads(z.read("assets/web/bundle/manifest.json"))
+        assert {"classes.dex", "assets/web/index.html", "assets/web/lib/runtime.js",
+                "assets/web/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm"} <= names
+        assert {e["format"] for e in manifest["models"]} == {"onnx", "tflite"}
+        for e in manifest["models"]:
+            info = z.getinfo(f"assets/web/bundle/{e['file']}")
+            assert info.compress_type == zipfile.ZIP_STORED and hashlib.sha256(z.read(info)).hexdigest() == e["sha256"]
+    dex = subprocess.run(["java", "-jar", "/usr/share/java/baksmali.jar", "list", "classes", str(apk)],
+                         capture_output=True, text=True, timeout=120).stdout.split()
+    assert sorted(dex) == ["Lcom/animetool/demo/AssetClient;", "Lcom/animetool/demo/CameraGrant;",
+                           "Lcom/animetool/demo/MainActivity;"]
+
+
+def test_apk_build_names_a_folder_that_is_not_a_bundle(tmp_path):
+    need(APK_TOOLS)
+    proc = subprocess.run(["bash", str(ROOT / "android_demo/android/build.sh"), str(tmp_path), str(tmp_path / "x.apk")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"{tmp_path}: no manifest.json (not an animetool bundle folder)"
+    assert not (tmp_path / "x.apk").exists()

@@ -90,5 +90,7 @@ $("file").onchange = e => e.target.files[0] && startFile(e.target.files[0]).catc
 $("backend").onchange = () => build().catch(fail);
 for (const key of ["backend", "background"]) if (params.get(key)) $(key).value = params.get(key);
 
-if ("serviceWorker" in navigator && window.isSecureContext) navigator.serviceWorker.register("sw.js").catch(() => {});
+// offline once loaded (the APK serves everything from its assets already, so it needs no worker)
+const inApk = location.host === "appassets.androidplatform.net";
+if ("serviceWorker" in navigator && window.isSecureContext && !inApk) navigator.serviceWorker.register("sw.js").catch(() => {});
 state.ready = build().then(() => params.get("source") === "camera" ? startCamera() : null).catch(fail);
