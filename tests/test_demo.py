@@ -106,8 +106,8 @@ def test_browser_matches_the_python_runtime_on_real_frames(backend, server, fram
     pose_key, gen_key = got["models"]["pose"], got["models"]["generator"]
     precision = pose_key.split("/")[2]
     assert gen_key == f"generator-student/{backend}/{precision}"
-    # onnx runs the int8 files; LiteRT.js has no int8 tensors, so the app says so and takes the next precision
-    assert precision == ("int8" if backend == "onnx" else "fp16"), got
+    # onnx runs the int8 files; LiteRT.js has no int8 tensors, so the app says so and takes fp32 (its fastest)
+    assert precision == ("int8" if backend == "onnx" else "fp32"), got
     assert backend == "onnx" or any("no int8 tensors" in s for s in got["skipped"]), got["skipped"]
 
     animator = Animator(load(full_bundle, backend, precision), 30.0, size=SIZE)
@@ -141,22 +141,10 @@ def test_browser_matches_the_python_runtime_on_real_frames(backend, server, fram
 
 @pytest.fixture(scope="module")
 def camera(clip, tmp_path_factory) -> Path:
-    """The clip as Chromium's fake camera file (y4m, 640x360, 4:2:0), made at test time."""
-    from animetool_runtime.image import resize_bilinear
+    """The clip as Chromium's fake camera file, made at test time."""
+    from animetool.demo import fake_camera
 
-    path, (W, H) = tmp_path_factory.mktemp("camera") / "sports2d.y4m", (640, 360)
-    reader = Reader(clip)
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in reader.frames():
-            x = resize_bilinear(rgb, H, W)
-            y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
-            half = lambda c: c.reshape(H // 2, 2, W // 2, 2).mean((1, 3))  # noqa: E731
-            f.write(b"FRAME\n")
-            for plane in (y, half((x[..., 2] - y) * 0.564 + 128), half((x[..., 0] - y) * 0.713 + 128)):
-                f.write(np.clip(plane + 0.5, 0, 255).astype(np.uint8).tobytes())
-    reader.close()
-    return path
+    return fake_camera(clip, tmp_path_factory.mktemp("camera") / "sports2d.y4m")
 
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])

@@ -14,6 +14,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from .console import console, fail
@@ -91,6 +92,28 @@ def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000, install: bool
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def fake_camera(src: Path, out: Path, width: int = 640, height: int = 360) -> Path:
+    """A video as a y4m file (4:2:0, BT.601 full range) that Chromium plays as its camera with
+    --use-fake-device-for-media-stream --use-file-for-fake-video-capture=OUT: the app tested on real footage."""
+    from animetool_runtime.image import resize_bilinear
+    from animetool_runtime.video import Reader
+
+    reader = Reader(src)
+    half = lambda c: c.reshape(height // 2, 2, width // 2, 2).mean((1, 3))  # noqa: E731
+    try:
+        with open(out, "wb") as f:
+            f.write(f"YUV4MPEG2 W{width} H{height} F{reader.fps.numerator}:{reader.fps.denominator} Ip A1:1 C420jpeg\n".encode())
+            for rgb in reader.frames():
+                x = resize_bilinear(rgb, height, width)
+                y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+                f.write(b"FRAME\n")
+                for plane in (y, half((x[..., 2] - y) * 0.564 + 128), half((x[..., 0] - y) * 0.713 + 128)):
+                    f.write(np.clip(plane + 0.5, 0, 255).astype(np.uint8).tobytes())
+    finally:
+        reader.close()
+    return out
 
 
 def demo(

@@ -1,6 +1,6 @@
 // The phone demo: camera or video file -> pose -> one anime character per person -> canvas, all in the browser.
 // URL parameters (for links and tests): bundle=URL of a bundle folder (default ./bundle/), backend=onnx|tflite,
-// background=original|side-by-side|plain|blur, size=128|256, source=camera, maxPeople=K.
+// background=original|side-by-side|plain|blur, size=128|256, precision=int8|fp16|fp32, source=camera, maxPeople=K.
 import {Animator, compose, generatorName} from "./lib/animator.js";
 import {rgbFromRgba} from "./lib/image.js";
 import {loadManifest, openModel, pickEntry} from "./lib/runtime.js";
@@ -24,9 +24,9 @@ function fail(e) {
 async function build() {
   state.animator = null;
   state.manifest = state.manifest || await loadManifest(bundleRoot);
-  const format = $("backend").value, size = Number(params.get("size")) || null;
-  const pose = pickEntry(state.manifest, {task: "pose", format});
-  const gen = pickEntry(state.manifest, {name: generatorName(state.manifest, size), format});
+  const format = $("backend").value, size = Number(params.get("size")) || null, precision = params.get("precision");
+  const pose = pickEntry(state.manifest, {task: "pose", format, precision});
+  const gen = pickEntry(state.manifest, {name: generatorName(state.manifest, size), format, precision});
   state.skipped = [...new Set([...pose.skipped, ...gen.skipped])];
   status(`loading ${pose.entry.file} and ${gen.entry.file}…`);
   const [p, g] = await Promise.all([openModel(bundleRoot, pose.entry, {vendor}), openModel(bundleRoot, gen.entry, {vendor})]);

@@ -2,7 +2,10 @@
 // float arrays in a layout the caller names. Mirrors animetool_runtime/bundle.py; everything comes from the manifest.
 
 export const BACKENDS = {onnx: "onnxruntime-web", tflite: "LiteRT.js"};
-const PRECISION_ORDER = ["int8", "fp16", "fp32"];  // the smallest file that passed parity first, as in Python
+// The smallest file that passed parity first, as in Python; but LiteRT.js runs .tflite fp16 files (fp16 weights
+// dequantized in the graph) about 3x slower than fp32 on its wasm CPU path (benchmarks/web_demo_bench.py), so there
+// fp32 comes first.
+const PRECISION_ORDER = {onnx: ["int8", "fp16", "fp32"], tflite: ["int8", "fp32", "fp16"]};
 const LITERT_DTYPES = new Set(["float32", "int32", "uint8"]);  // LiteRT.js 2.5 tensors; its int8 I/O files are refused
 
 export async function loadManifest(root) {
@@ -28,7 +31,7 @@ export function unsupported(entry, format) {
 export function pickEntry(manifest, {task, name, format, precision}) {
   const cands = manifest.models.filter(e => (!task || e.task === task) && (!name || e.name === name));
   if (!cands.length) throw new Error(`bundle has no model ${name || task} (it has ${[...new Set(manifest.models.map(e => e.name))].join(", ")})`);
-  const precs = precision ? [precision] : PRECISION_ORDER;
+  const precs = precision ? [precision] : PRECISION_ORDER[format];
   const skipped = [];
   for (const p of precs) {
     for (const e of cands.filter(c => c.precision === p && c.format === format)) {

@@ -1,6 +1,6 @@
 // Drives the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core) with a phone profile.
 // node harness.mjs '<json>' where json = {url, mode: "parity"|"camera", backend, size, frames: [paths], width, height,
-// camera: y4m path, screenshot: png path, out: json path}. Writes its findings to `out` and prints `N passed, N failed`.
+// camera: y4m path, screenshot: png path, measure_s: seconds of FPS measurement, background, out: json path}. Writes its findings to `out` and prints `N passed, N failed`.
 import {readFileSync, writeFileSync} from "node:fs";
 import {chromium, devices} from "playwright-core";
 
@@ -50,7 +50,7 @@ try {
     check("parity frames ran", result.frames.frames.length === args.frames.length);
   } else {
     // The app as a phone user gets it: the (fake) camera, the backend switch, the FPS readout, then offline.
-    await page.goto(`${args.url}index.html?backend=${args.backend}&size=${args.size}&source=camera`);
+    await page.goto(`${args.url}index.html?backend=${args.backend}&size=${args.size}&source=camera&background=${args.background || "original"}${args.precision ? `&precision=${args.precision}` : ""}`);
     await page.waitForFunction(() => window.animetool.error || (window.animetool.frames >= 8 && window.animetool.people >= 1), null, {timeout: 240000});
     const state = await page.evaluate(() => ({error: window.animetool.error, frames: window.animetool.frames, fps: window.animetool.fps,
       people: window.animetool.people, models: window.animetool.models, readout: document.getElementById("fps").textContent,
@@ -60,6 +60,13 @@ try {
     check("frames from the camera", state.frames >= 8, state.frames);
     check("people found", state.people >= 1, state.people);
     check("FPS readout", /^\d+\.\d FPS/.test(state.readout), state.readout);
+    if (args.measure_s) {  // frames per second of wall time over a window, after the first frames warmed up
+      const count = () => page.evaluate(() => [window.animetool.frames, performance.now()]);
+      const [f0, t0] = await count();
+      await page.waitForTimeout(args.measure_s * 1000);
+      const [f1, t1] = await count();
+      result.measured = {frames: f1 - f0, seconds: (t1 - t0) / 1000, fps: (f1 - f0) / ((t1 - t0) / 1000)};
+    }
     await page.screenshot({path: args.screenshot});
     // Offline once loaded: the service worker answers the reload with no network at all.
     await page.evaluate(() => navigator.serviceWorker.ready);
