@@ -148,11 +148,11 @@ def camera(clip, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
-def test_app_on_a_phone_profile_animates_the_camera_and_works_offline(backend, server, camera, tmp_path):
+def test_app_on_a_phone_profile_animates_the_camera_a_video_file_and_works_offline(backend, server, camera, clip, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"demo-{backend}.png"
     result = harness({"url": server, "mode": "camera", "backend": backend, "size": SIZE, "camera": str(camera),
-                      "screenshot": str(shot)}, tmp_path)
+                      "video": str(clip), "screenshot": str(shot)}, tmp_path)
     state = result["state"]
     assert state["canvas"] == [640, 360] and state["models"]["pose"].startswith(f"pose-student-s/{backend}/")
     assert shot.stat().st_size > 10_000

@@ -1,6 +1,7 @@
 // Drives the web app in headless Chromium (Debian's /usr/bin/chromium through playwright-core) with a phone profile.
 // node harness.mjs '<json>' where json = {url, mode: "parity"|"camera", backend, size, frames: [paths], width, height,
-// camera: y4m path, screenshot: png path, measure_s: seconds of FPS measurement, background, out: json path}. Writes its findings to `out` and prints `N passed, N failed`.
+// camera: y4m path, video: mp4 path for the file button, screenshot: png path, measure_s: seconds of FPS
+// measurement, background, out: json path}. Writes its findings to `out` and prints `N passed, N failed`.
 import {readFileSync, writeFileSync} from "node:fs";
 import {chromium, devices} from "playwright-core";
 
@@ -68,6 +69,15 @@ try {
       result.measured = {frames: f1 - f0, seconds: (t1 - t0) / 1000, fps: (f1 - f0) / ((t1 - t0) / 1000)};
     }
     await page.screenshot({path: args.screenshot});
+    if (args.video) {  // the "Video file" button: a real mp4 through the page's own decoder
+      const before = await page.evaluate(() => window.animetool.frames);
+      await page.setInputFiles("#file", args.video);
+      await page.waitForFunction(n => window.animetool.error || (document.getElementById("video").currentSrc.startsWith("blob:")
+        && window.animetool.frames >= n + 5 && window.animetool.people >= 1), before, {timeout: 120000});
+      const file = await page.evaluate(() => ({error: window.animetool.error, src: document.getElementById("video").currentSrc,
+        people: window.animetool.people}));
+      check("animates a chosen video file", !file.error && file.src.startsWith("blob:") && file.people >= 1, JSON.stringify(file));
+    }
     // Offline once loaded: the service worker answers the reload with no network at all.
     await page.evaluate(() => navigator.serviceWorker.ready);
     await page.reload();
