@@ -57,7 +57,7 @@ async function loop() {
   state.running = true;
   const video = $("video"), out = $("out"), grab = document.createElement("canvas");
   const gctx = grab.getContext("2d", {willReadFrequently: true}), octx = out.getContext("2d");
-  let last = performance.now();
+  let last = performance.now(), target = null;
   while (state.running) {
     await new Promise(r => setTimeout(r, 0));  // let the page breathe: the runtimes may resolve without a task boundary
     if (!state.animator || video.readyState < 2 || !video.videoWidth) { await new Promise(r => setTimeout(r, 30)); continue; }
@@ -69,7 +69,7 @@ async function loop() {
     try {
       const animator = state.animator, result = await animator.step(rgbFromRgba(pixels.data, w, h));
       if (animator !== state.animator) continue;  // the backend changed while this frame ran
-      const target = octx.createImageData(w, h);
+      if (!target || target.width !== w || target.height !== h) target = octx.createImageData(w, h);
       compose({data: pixels.data, width: w, height: h, channels: 4}, result.drawings,
         {data: target.data, width: w, height: h, channels: 4}, $("background").value);
       if (side) octx.putImageData(pixels, 0, 0);

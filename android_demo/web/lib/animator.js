@@ -1,7 +1,7 @@
 // The per-frame work of `animetool animate`, mirrored from animetool_runtime/animate.py: pose -> tracks -> one drawing
 // per person -> composite. Frames are {data, width, height, channels} (3 for RGB, 4 for a canvas's RGBA).
 import {appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose} from "./character.js";
-import {resizeBilinear, shrink, taps} from "./image.js";
+import {resizeBilinear, rgbFromRgba, shrink, taps} from "./image.js";
 import {PoseEstimator} from "./pose.js";
 import {Tracker, box, suppress} from "./track.js";
 
@@ -55,7 +55,7 @@ export class Animator {
     }
     times.generator = performance.now() - t1;
     this.index += 1;
-    return {drawings, people: people.map(p => p.map(k => [...k])), tracks: tracks.map(t => ({id: t.id, keypoints: t.keypoints, appearance: Array.from(t.appearance)})), times};
+    return {drawings, people, tracks: tracks.map(t => ({id: t.id, keypoints: t.keypoints, appearance: Array.from(t.appearance)})), times};
   }
 }
 
@@ -65,7 +65,7 @@ export function backdrop(frame, out, background) {
   if (background === "original" || background === "side-by-side") { out.data.set(frame.data); return out; }
   let fill;
   if (background === "blur") {
-    const rgb = c === 3 ? frame : dropAlpha(frame);
+    const rgb = c === 3 ? frame : rgbFromRgba(frame.data, w, h);
     const sh = Math.max(1, Math.floor(h / 24)), sw = Math.max(1, Math.floor(w / 24));
     fill = resizeBilinear(resizeBilinear(shrink(rgb, sh, sw), sh, sw), h, w).data;
   }
@@ -76,16 +76,10 @@ export function backdrop(frame, out, background) {
   return out;
 }
 
-function dropAlpha(frame) {
-  const data = new Uint8Array(frame.width * frame.height * 3);
-  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) { data[i] = frame.data[j]; data[i + 1] = frame.data[j + 1]; data[i + 2] = frame.data[j + 2]; }
-  return {data, width: frame.width, height: frame.height, channels: 3};
-}
-
 // The drawings over the background, nearer people (lower feet) in front; writes into out.
 export function compose(frame, drawings, out, background = "original") {
   backdrop(frame, out, background);
-  for (const d of [...drawings].sort((a, b) => a.feet - b.feet)) composite(out, d.rgba, d.matrix, d.size || Math.round(Math.sqrt(d.rgba.length / 4)));
+  for (const d of [...drawings].sort((a, b) => a.feet - b.feet)) composite(out, d.rgba, d.matrix, Math.round(Math.sqrt(d.rgba.length / 4)));
   return out;
 }
 

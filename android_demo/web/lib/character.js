@@ -1,5 +1,6 @@
 // The generator's side of a person: a line-for-line mirror of animetool_runtime/character.py (pose fitted to the
 // canvas, appearance read off the frame, the conditioning maps). Keypoints are arrays of 17 [x, y, score].
+import {roundHalfEven} from "./image.js";
 
 export const VISIBLE = 0.3;
 export const SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
@@ -113,8 +114,6 @@ function quantile(values, q) {
   const s = Float64Array.from(values).sort(), pos = (s.length - 1) * q, i = Math.floor(pos);
   return i + 1 < s.length ? s[i] + (pos - i) * (s[i + 1] - s[i]) : s[i];
 }
-
-const roundHalfEven = x => { const r = Math.round(x); return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r; };
 
 // Median colour (Lab) at points, recomputed over the `keep` fraction closest to the first median; null if < 8 inside.
 export function robustColour(frame, points, keep = 0.6) {

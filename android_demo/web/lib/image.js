@@ -59,7 +59,7 @@ export function inputTransform(h, w, spec) {
   const [inH, inW] = spec.size;
   if ((spec.resize || "stretch") !== "letterbox") return [inW / w, inH / h, 0, 0];
   const s = Math.min(inH / h, inW / w);
-  const nh = Math.max(1, pyRound(h * s)), nw = Math.max(1, pyRound(w * s));
+  const nh = Math.max(1, roundHalfEven(h * s)), nw = Math.max(1, roundHalfEven(w * s));
   return [nw / w, nh / h, Math.floor((inW - nw) / 2), Math.floor((inH - nh) / 2)];
 }
 
@@ -73,7 +73,7 @@ export function toImageCoords(points, h, w, spec) {
 export function preprocess(rgb, spec) {
   const [inH, inW] = spec.size;
   const [sx, sy, px, py] = inputTransform(rgb.height, rgb.width, spec);
-  const nh = pyRound(rgb.height * sy), nw = pyRound(rgb.width * sx);
+  const nh = roundHalfEven(rgb.height * sy), nw = roundHalfEven(rgb.width * sx);
   const x = resizeBilinear(shrink(rgb, nh, nw), nh, nw);
   const [lo, hi] = spec.range || [0, 1];
   const mean = spec.mean || [0, 0, 0], std = spec.std || [1, 1, 1];
@@ -99,8 +99,8 @@ export function taps(coord, size) {
   return [clamp(i), clamp(i + 1), w0, w1z];
 }
 
-// Python's round(): halves go to the even neighbour.
-export function pyRound(x) {
+// Python's round() and numpy's rint: halves go to the even neighbour.
+export function roundHalfEven(x) {
   const r = Math.round(x);
   return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
 }

@@ -1,5 +1,6 @@
 // A bundle in the browser: its manifest, one entry per model for the chosen backend, and models that take and return
 // float arrays in a layout the caller names. Mirrors animetool_runtime/bundle.py; everything comes from the manifest.
+import {roundHalfEven} from "./image.js";
 
 export const BACKENDS = {onnx: "onnxruntime-web", tflite: "LiteRT.js"};
 // The smallest file that passed parity first, as in Python; but LiteRT.js runs .tflite fp16 files (fp16 weights
@@ -44,12 +45,6 @@ export function pickEntry(manifest, {task, name, format, precision}) {
   throw new Error(`bundle has no ${cands[0].name} entry that ${BACKENDS[format]} can run` + (skipped.length ? `: ${skipped.join("; ")}` : ""));
 }
 
-// Python's np.rint: halves go to the even neighbour.
-function rint(x) {
-  const r = Math.round(x);
-  return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
-}
-
 const ARRAYS = {float32: Float32Array, int8: Int8Array, uint8: Uint8Array, int32: Int32Array};
 
 function quantize(x, spec) {
@@ -57,7 +52,7 @@ function quantize(x, spec) {
   if (spec.scale == null || spec.dtype === "float32") return x instanceof T ? x : T.from(x);
   const lo = spec.dtype === "int8" ? -128 : 0, hi = spec.dtype === "int8" ? 127 : 255;
   const out = new T(x.length), scale = Math.fround(spec.scale), zp = spec.zero_point;
-  for (let i = 0; i < x.length; i++) out[i] = Math.min(Math.max(rint(Math.fround(x[i] / scale) + zp), lo), hi);
+  for (let i = 0; i < x.length; i++) out[i] = Math.min(Math.max(roundHalfEven(Math.fround(x[i] / scale) + zp), lo), hi);
   return out;
 }
 
