@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -110,7 +109,7 @@ def main() -> None:
         result["smoothing"][label] = smoothing(clip, args.bundle)
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / ("animate-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem = RESULTS / f"animate-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Device: {d['cpu']}, {d['cores']} cores, {d['os']}, Python {d['python']}; "
              + ", ".join(f"{k} {v}" for k, v in d["packages"].items()) + ".",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from animetool_runtime import device
 from animetool_runtime.bench import COLUMNS, cells
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,7 +41,7 @@ def main() -> None:
     result["export_seconds"] = {f"{m['name']}/{m['format']}/{m['precision']}": m["export"]["seconds"] for m in manifest["models"]}
     RESULTS.mkdir(exist_ok=True)
     d = result["device"]
-    stem = RESULTS / ("export-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem = RESULTS / f"export-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Device: {d['cpu']}, {d['cores']} cores, {d['os']}, Python {d['python']}; "
              f"{', '.join(f'{k} {v}' for k, v in d['packages'].items())}. {args.runs} timed runs per row.", "",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -144,7 +143,7 @@ def main() -> None:
         evaluate_size(256, ("generator-student-256",), "generator-student-256", poses, args.samples, args.threads, teacher)]}
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / ("generator-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem = RESULTS / f"generator-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [line for r in result["sizes"] for line in table(r, args.samples, d, args.threads) + [""]]
     stem.with_suffix(".md").write_text("\n".join(lines).rstrip() + "\n")

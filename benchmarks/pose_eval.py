@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -88,7 +87,7 @@ def main() -> None:
     result = {"device": d, "threads": args.threads, "held_out": sorted({n for n, _, _ in rows}), "frames": len(frames),
               "teacher": "blazepose-full", "student": MODEL, "student_params": params, "results": table, "file_bytes": sizes}
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / ("pose-" + re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-"))
+    stem = RESULTS / f"pose-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Held-out footage: {', '.join(result['held_out'])} ({len(frames)} frames, {sum(len(g) for g in gt)} people "
              f"labelled by BlazePose full). Device: {d['cpu']}, {d['cores']} cores, {args.threads} thread(s). "

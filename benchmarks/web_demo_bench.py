@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -50,7 +49,7 @@ def main() -> None:
     server.shutdown()
     chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     info = {**device.describe(), "browser": chromium}
-    name = f"web-demo-{re.sub(r'[^a-z0-9]+', '-', info['cpu'].lower()).strip('-')}-{info['cores']}cores"
+    name = f"web-demo-{device.slug(info)}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps({"device": info, "rows": rows}, indent=1))
     lines = [f"# web demo in headless {chromium}, {info['cpu']} ({info['cores']} cores)", "",

@@ -29,13 +29,13 @@ class DemoError(Exception):
     """A one-line reason the demo cannot be served."""
 
 
-def web_root(install: bool = True) -> Path:
+def web_root() -> Path:
     """The web app's folder with its npm packages installed (npm ci from the committed lockfile when they are not)."""
     if not (WEB / "index.html").is_file():
         raise DemoError(f"{WEB}: the web app is not there (animetool demo runs from a checkout of the repository)")
     if not (WEB / "node_modules" / "onnxruntime-web").is_dir():
         npm = shutil.which("npm")
-        if not install or npm is None:
+        if npm is None:
             raise DemoError(f"{WEB / 'node_modules'}: missing; install Node.js and run `npm ci --prefix {WEB}`")
         proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True, timeout=900)
         if proc.returncode:
@@ -79,9 +79,9 @@ def lan_address() -> str | None:
         return None
 
 
-def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000, install: bool = True) -> http.server.ThreadingHTTPServer:
+def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000) -> http.server.ThreadingHTTPServer:
     """A started server (in a daemon thread) for the web app and bundle; server.server_address has the port."""
-    root = web_root(install)
+    root = web_root()
     if not (bundle / "manifest.json").is_file():
         raise DemoError(f"{bundle}: no manifest.json (not an animetool bundle folder)")
     handler = functools.partial(Handler, directory=str(root), bundle=bundle.resolve())
@@ -132,7 +132,8 @@ def demo(
     except (DemoError, BundleError) as e:
         fail(str(e))
     port = server.server_address[1]
-    local, lan = f"http://127.0.0.1:{port}/", (f"http://{lan_address()}:{port}/" if host == "0.0.0.0" and lan_address() else None)
+    addr = lan_address() if host == "0.0.0.0" else None
+    local, lan = f"http://127.0.0.1:{port}/", (f"http://{addr}:{port}/" if addr else None)
     if as_json:
         print(json.dumps({"local": local, "lan": lan, "bundle": str(bundle), "web": str(WEB)}), flush=True)
     else:

@@ -81,7 +81,7 @@ def _run(cmd: list[str], folder: Path) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(cmd, 1, "", f"{cmd[0]} {cmd[1]} gave no answer in 15 minutes")
+        return subprocess.CompletedProcess(cmd, 1, "", "no answer in 15 minutes")  # the caller names package and tool
 
 
 def _download(pkg: Package, folder: Path) -> Path:

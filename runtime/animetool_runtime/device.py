@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import sys
 
 
@@ -27,6 +28,11 @@ def describe() -> dict:
             pass
     return {"cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
             "os": platform.platform(), "python": platform.python_version(), "packages": versions}
+
+
+def slug(d: dict) -> str:
+    """The machine part of a results file name, from describe(): e.g. "amd-epyc-2cores"."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{d['cpu']} {d['cores']}cores".lower()).strip("-")
 
 
 def peak_rss_mb() -> float:
