@@ -5,7 +5,7 @@ Sports2D demo (two people) as the camera, for each browser runtime and generator
 
 Each row is one Chromium run of android_demo/web/tests/harness.mjs (the same harness the tests use) against
 `animetool demo`'s server: the app picks the bundle's best entry its runtime can feed (onnxruntime-web: int8;
-LiteRT.js: fp16, it has no int8 tensors). Camera frames are 640x360. Writes benchmarks/results/web-demo-<cpu>-<cores>.*
+LiteRT.js: fp32, it has no int8 tensors and ran fp16 slower; one fp16 row shows that). Camera frames are 640x360. Writes benchmarks/results/web-demo-<cpu>-<cores>.*
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from animetool.footage import fetch_sports2d_demo
 from animetool_runtime import device
 
 RESULTS = Path(__file__).parent / "results"
+RUNS = [("onnx", 128, None), ("onnx", 256, None), ("tflite", 128, None), ("tflite", 256, None), ("tflite", 128, "fp16")]
 
 
 def main() -> None:
@@ -33,19 +34,20 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cam = fake_camera(fetch_sports2d_demo(), Path(tmp) / "cam.y4m")
-        for backend in ("onnx", "tflite"):
-            for size in (128, 256):
-                out = Path(tmp) / f"{backend}-{size}.json"
-                spec = {"url": url, "mode": "camera", "backend": backend, "size": size, "camera": str(cam),
-                        "screenshot": str(Path(tmp) / "shot.png"), "measure_s": args.seconds, "out": str(out)}
-                proc = subprocess.run(["node", "tests/harness.mjs", json.dumps(spec)], cwd=WEB, capture_output=True,
-                                      text=True, timeout=900)
-                result = json.loads(out.read_text())
-                m, st = result.get("measured", {}), result.get("state", {})
-                rows.append({"backend": backend, "size": size, "models": st.get("models"), "fps": round(m.get("fps", 0), 2),
-                             "frames": m.get("frames"), "seconds": round(m.get("seconds", 0), 1),
-                             "status": "ok" if proc.returncode == 0 else proc.stdout.strip().splitlines()[-1]})
-                print(rows[-1], flush=True)
+        # the app's own choice of files per runtime and size, plus LiteRT.js on the fp16 files it passes over
+        for backend, size, precision in RUNS:
+            out = Path(tmp) / f"{backend}-{size}-{precision}.json"
+            spec = {"url": url, "mode": "camera", "backend": backend, "size": size, "camera": str(cam),
+                    "screenshot": str(Path(tmp) / "shot.png"), "measure_s": args.seconds, "out": str(out),
+                    **({"precision": precision} if precision else {})}
+            proc = subprocess.run(["node", "tests/harness.mjs", json.dumps(spec)], cwd=WEB, capture_output=True,
+                                  text=True, timeout=900)
+            result = json.loads(out.read_text())
+            m, st = result.get("measured", {}), result.get("state", {})
+            rows.append({"backend": backend, "size": size, "models": st.get("models"), "fps": round(m.get("fps", 0), 2),
+                         "frames": m.get("frames"), "seconds": round(m.get("seconds", 0), 1),
+                         "status": "ok" if proc.returncode == 0 else proc.stdout.strip().splitlines()[-1]})
+            print(rows[-1], flush=True)
     server.shutdown()
     chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
     info = {**device.describe(), "browser": chromium}
