@@ -15,6 +15,9 @@ from .standins import COCO_KEYPOINTS, COCO_SKELETON, IMAGENET
 
 OUTPUTS = ("centers", "heatmaps", "regression", "offsets")
 STRIDE = 4
+# Trained on 192 px crops zoomed in 0.8-2.2x, so people look bigger in training than in a 192 px letterbox of a whole
+# frame; run at 224 they match (FixRes, Touvron et al. 2019). Measured on the held-out footage: benchmarks/pose_eval.py.
+TRAIN_SIZE, SIZE = 192, 224
 
 
 def cbr(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -63,8 +66,8 @@ class MultiPoseNet(nn.Module):
         return tuple(head(p) for head in self.heads)
 
 
-@register_model("pose-student-s", task="pose", input_shape=(1, 3, 192, 192), output_names=OUTPUTS,
-                preprocess={"kind": "image", "size": [192, 192], "resize": "letterbox", "pad_value": 0, "color": "RGB",
+@register_model("pose-student-s", task="pose", input_shape=(1, 3, SIZE, SIZE), output_names=OUTPUTS,
+                preprocess={"kind": "image", "size": [SIZE, SIZE], "resize": "letterbox", "pad_value": 0, "color": "RGB",
                             "range": [0, 1], **IMAGENET},
                 postprocess={"decoder": "multipose", "stride": STRIDE, "keypoints": COCO_KEYPOINTS,
                              "skeleton": COCO_SKELETON, "center_threshold": 0.3, "keypoint_threshold": 0.2,

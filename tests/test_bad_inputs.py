@@ -89,6 +89,9 @@ EXPORTS = {
     "unknown-precision": (lambda t: ["generator-standin", "-p", "int3"], ["'int3'"]),
     "calib-no-images": (lambda t: ["generator-standin", "-p", "int8", "--calib", empty_calib(t)], ["calib-empty"]),
     "calib-corrupt-jpg": (lambda t: ["generator-standin", "-p", "int8", "--calib", corrupt_calib(t)], ["photo.jpg"]),
+    "imgsz-not-a-stride-multiple": (lambda t: ["pose-student-s", "--imgsz", "200"], ["pose-student-s", "200x200"]),
+    "imgsz-not-a-number": (lambda t: ["pose-student-s", "--imgsz", "big"], ["--imgsz", "'big'"]),
+    "imgsz-three-numbers": (lambda t: ["pose-student-s", "--imgsz", "1,224,224"], ["--imgsz", "'1,224,224'"]),
 }
 
 

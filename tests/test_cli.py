@@ -32,7 +32,7 @@ def runtime_cli(*args: str, **kw) -> subprocess.CompletedProcess:
 
 HELP = {
     (): ["export", "verify", "bench", "models", "--help"],
-    ("export",): ["--target", "-t", "--precision", "-p", "--calib", "--input-shape", "--out", "-o", "--json"],
+    ("export",): ["--target", "-t", "--precision", "-p", "--calib", "--input-shape", "--imgsz", "--out", "-o", "--json"],
     ("verify",): ["bundle", "--json"],
     ("bench",): ["bundle", "--backend", "--threads", "--runs", "--warmup", "--save", "--json"],
     ("models",): ["--json"],

@@ -90,7 +90,8 @@ def test_distill_command_resumes(small_data, tmp_path):
     from conftest import animetool
 
     out, state = tmp_path / "student.safetensors", tmp_path / "state.pt"
-    common = ["distill", "pose", "--data", str(small_data), "-o", str(out), "--batch-size", "2", "--state", str(state), "--json"]
+    common = ["distill", "pose", "--data", str(small_data), "-o", str(out), "--batch-size", "2", "--size", "128",
+              "--state", str(state), "--json"]
     first = json.loads(animetool(*common, "--steps", "2").stdout)
     assert first["steps"] == 2 and state.exists()
     second = json.loads(animetool(*common, "--steps", "4").stdout)
@@ -101,7 +102,40 @@ def test_distill_command_resumes(small_data, tmp_path):
     with safe_open(str(out), "pt") as f:
         meta = f.metadata()
     assert meta["arch"] == "pose-student-s" and meta["teacher"] == "blazepose" and meta["licence"] == "Apache-2.0"
-    assert "sports2d-demo" in json.loads(meta["data"])
+    assert meta["train_size"] == "128" and "sports2d-demo" in json.loads(meta["data"])
+
+
+def test_distill_rejects_a_size_the_strides_do_not_divide(small_data, tmp_path):
+    from conftest import animetool
+
+    out = tmp_path / "student.safetensors"
+    proc = animetool("distill", "pose", "--data", str(small_data), "-o", str(out), "--size", "100", check=False)
+    assert proc.returncode != 0 and "--size 100" in proc.stderr and not out.exists()
+
+
+def test_export_at_another_input_size(tmp_path):
+    """--imgsz re-exports the fully convolutional student at 256 px: the files, the manifest's pre-processing and the
+    output maps follow, verify passes against PyTorch at that size, and the runtime letterboxes to it and finds the
+    two people of a held-out frame where the 224 px default finds them."""
+    import animetool_runtime as rt
+    from animetool.footage import fetch_footage, read_frame
+    from animetool_runtime.manifest import Manifest
+    from animetool_runtime.pose.estimator import PoseEstimator
+    from conftest import animetool
+
+    out = tmp_path / "b"
+    animetool("export", "pose-student-s", "--imgsz", "256", "-t", "onnx,tflite", "-p", "fp32", "-o", str(out))
+    animetool("verify", str(out))  # exits non-zero unless every file matches PyTorch at 256 px
+    manifest = Manifest.read(out / "manifest.json")
+    for e in manifest.models:
+        assert e.preprocess["size"] == [256, 256] and e.preprocess["resize"] == "letterbox"
+        assert e.inputs[0].shape == ([1, 3, 256, 256] if e.format == "onnx" else [1, 256, 256, 3])
+    frame = read_frame(fetch_footage(["pose2sim-multi-cam02"])["pose2sim-multi-cam02"], 40)
+    for backend in ("onnx", "tflite"):
+        model = rt.load(out, backend=backend).model(task="pose")
+        maps = PoseEstimator(model).maps(frame)
+        assert [m.shape[-1] for m in maps] == [64] * 4
+        assert len(PoseEstimator(model)(frame)) in (2, 3)
 
 
 def test_default_student_tflite_int8_finds_the_people_in_a_real_frame(tmp_path):

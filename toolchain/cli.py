@@ -35,13 +35,13 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def _shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+def _shape(text: Optional[str], option: str = "--input-shape") -> Optional[tuple[int, ...]]:
     if not text:
         return None
     try:
         return tuple(int(t) for t in text.replace("x", ",").split(","))
     except ValueError:
-        fail(f"--input-shape {text!r}: expected integers like 1,3,224,224")
+        fail(f"{option} {text!r}: expected integers like 1,3,224,224")
 
 
 @app.command()
@@ -53,6 +53,8 @@ def export(
     calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs for int8 calibration "
                                                     "(default: scikit-image's sample photos)"),
     input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
+    imgsz: Optional[str] = typer.Option(None, help="image input size N or H,W instead of each model's own "
+                                                   "(fully convolutional models; multiples of 32)"),
     out: Path = typer.Option(..., "--out", "-o", help="bundle folder, or a path ending in .zip"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
 ) -> None:
@@ -60,7 +62,7 @@ def export(
     from .build import export_bundle
     from .export import PRECISIONS, targets
     from .models import default_models
-    from .sources import resolve
+    from .sources import resized, resolve
 
     table = targets()
     tnames = list(table) if "all" in _split(target) else _split(target)
@@ -74,6 +76,11 @@ def export(
             fail(f"unknown precision {p!r}; choose from {', '.join(sorted(known))} or all")
     try:
         sources = [resolve(m, _shape(input_shape)) for m in (model or default_models())]
+        if imgsz:
+            hw = _shape(imgsz, "--imgsz")
+            if len(hw) not in (1, 2):
+                fail(f"--imgsz {imgsz!r}: expected N or H,W")
+            sources = [resized(s, hw[0], hw[-1]) for s in sources]
         steps = sum(1 for _ in sources for t in tnames for p in precs if p in table[t].precisions)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=as_json) as bar:
@@ -277,6 +284,8 @@ def distill_pose_cmd(
     seed: SeedOpt = 0,
     arch: Annotated[str, typer.Option(help="registered student architecture")] = "pose-student-s",
     batch_size: Annotated[int, typer.Option(help="images per step")] = 32,
+    size: Annotated[Optional[int], typer.Option(help="training crop size in px (default: the architecture's input "
+                                                     "size; pose-student-s was trained at 192)")] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -284,7 +293,7 @@ def distill_pose_cmd(
     from .distill import distill_pose
 
     _train(out, steps, as_json, lambda on_step, on_stage: distill_pose(
-        teacher, data, out, steps, seed, arch, batch_size, state, on_step=on_step, on_stage=on_stage))
+        teacher, data, out, steps, seed, arch, batch_size, state, size, on_step=on_step, on_stage=on_stage))
 
 
 train_app = typer.Typer(help="Train teachers.", no_args_is_help=True)

@@ -15,11 +15,16 @@ from .models import REGISTRY, create_model
 
 
 def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arch: str = "pose-student-s",
-                 batch_size: int = 32, state: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
+                 batch_size: int = 32, state: Optional[Path] = None, size: Optional[int] = None,
+                 on_step: Callable[[int, dict], None] = lambda i, p: None,
                  on_stage: Callable[[str], None] = lambda s: None) -> dict:
     """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
     from .pose_train import PoseTrainer, background_photos, load_frames
 
+    info = REGISTRY[arch]
+    size = size or info.input_shape[-1]
+    if size % 32:
+        raise ValueError(f"--size {size}: {arch} needs a multiple of 32")
     if not (Path(data) / "index.json").exists():
         on_stage(f"labelling the built-in footage with {teacher} into {data}")
         build(DEFAULT_SOURCES, teacher, data)
@@ -30,9 +35,8 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
     frames = load_frames(data, "train")
     torch.manual_seed(seed)
     model = create_model(arch, pretrained=False).train().to(memory_format=torch.channels_last)
-    info = REGISTRY[arch]
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
-    trainer = PoseTrainer(model, frames, state, steps, seed, batch_size, size=info.input_shape[-1],
+    trainer = PoseTrainer(model, frames, state, steps, seed, batch_size, size=size,
                       stride=info.postprocess["stride"], backgrounds=background_photos())
     on_stage(f"training from step {trainer.step}" if trainer.step else "training")
     trainer.run(on_step)
@@ -42,7 +46,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
                                 for n, m in index["items"].items() if m["split"] == "train"}),
             "held_out": json.dumps([n for n, m in index["items"].items() if m["split"] == "heldout"]),
             "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
-            "recipe": " ".join(["animetool"] + sys.argv[1:]),
+            "train_size": str(size), "recipe": " ".join(["animetool"] + sys.argv[1:]),
             "source": f"distilled from {teacher} pseudo-labels on the train split of {data}"}
     _save(trainer.ema, out, meta)
     return _summary(out, trainer)
@@ -91,7 +95,7 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
     if init is not None:
         _init_from(net, Path(init))
     meta = {"arch": arch, "licence": "Apache-2.0", "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
-            "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
+            "train_size": str(size), "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
             "(BlazePose pseudo-labels on BSD-3 footage) drawn by animetool's avatar renderer"}
     if init is not None:
         meta["init"] = str(init)

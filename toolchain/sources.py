@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,23 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
     name = fn_name.replace("_", "-")
     prov = {"architecture": spec, "weights": "as built by the factory", "licence": "user-supplied (not recorded)"}
     return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, ["output"], prov)
+
+
+def resized(src: Source, height: int, width: int) -> Source:
+    """src with its image input at height x width (Ultralytics' imgsz): fully convolutional models run at any size their
+    strides divide; the manifest's pre-processing follows, so the runtime letterboxes to the new size."""
+    if len(src.input_shape) != 4 or "size" not in src.preprocess:
+        raise SourceError(f"{src.name}: --imgsz needs a model with an NCHW image input, not {list(src.input_shape)}")
+    if min(height, width) < 8:
+        raise SourceError(f"{src.name}: --imgsz {height}x{width} is too small")
+    shape = (*src.input_shape[:2], height, width)
+    try:
+        with torch.no_grad():
+            src.module(torch.zeros(shape))
+    except RuntimeError as e:
+        raise SourceError(f"{src.name}: does not run at {height}x{width} ({str(e).splitlines()[0]}); try a multiple "
+                          "of 32") from None
+    return dataclasses.replace(src, input_shape=shape, preprocess={**src.preprocess, "size": [height, width]})
 
 
 def resolve(spec: str, input_shape: tuple[int, ...] | None = None) -> Source:
