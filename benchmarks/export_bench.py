@@ -20,7 +20,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def cli(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True, timeout=3600)
     if proc.returncode not in (0, 1):
         sys.exit(f"animetool {' '.join(args)} failed:\n{proc.stderr}")
     return proc.stdout
