@@ -19,7 +19,8 @@ from .console import console, fail
 
 
 def default_bundle(backend: str, on_step=lambda s: None) -> Path:
-    """The default models exported (int8) and verified for this backend, once: cached by their weights' digest."""
+    """The default models exported (int8) and verified for this backend, once: cached by a digest of their weights
+    and of what the manifest says about them (input size, pre- and post-processing), so a change of either re-exports."""
     from .build import export_bundle
     from .models import REGISTRY, default_models
     from .sources import resolve
@@ -28,7 +29,9 @@ def default_bundle(backend: str, on_step=lambda s: None) -> Path:
     names = default_models()
     digest = hashlib.sha256()
     for n in names:
-        digest.update(n.encode() + REGISTRY[n].weights_path.read_bytes())
+        info = REGISTRY[n]
+        spec = json.dumps([list(info.input_shape), info.preprocess, info.postprocess], sort_keys=True)
+        digest.update(n.encode() + info.weights_path.read_bytes() + spec.encode())
     fmt = BACKENDS[backend_name(backend)][1]
     path = default_bundle_path(digest.hexdigest()[:12], fmt)
     if not (path / "manifest.json").is_file():

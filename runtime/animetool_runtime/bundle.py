@@ -118,7 +118,7 @@ def cache_root() -> Path:
 
 
 def default_bundle_path(digest: str, fmt: str) -> Path:
-    """Where `animetool animate` caches the default models exported to one format (digest: of their weights)."""
+    """Where `animetool animate` caches the default models exported to one format (digest: of their weights and specs)."""
     return cache_root() / "bundles" / f"default-{digest}-{fmt}"
 
 
