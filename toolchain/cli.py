@@ -9,11 +9,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .animate_cmd import animate
-from .console import console, fail, quiet_tools
+from .console import console, fail, progress, quiet_tools
 from .demo import demo
 from .train_cmd import data, distill_app, train_app
 
@@ -83,8 +83,7 @@ def export(
                 fail(f"--imgsz {imgsz!r}: expected N or H,W")
             sources = [resized(s, hw[0], hw[-1]) for s in sources]
         steps = sum(1 for _ in sources for t in tnames for p in precs if p in table[t].precisions)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+        with progress(transient=as_json) as bar:
             task = bar.add_task("export", total=steps)
 
             def step(desc: str) -> None:

@@ -7,6 +7,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
 
@@ -14,6 +15,12 @@ console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet
 def fail(msg: str) -> None:
     console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def progress(count: str = "{task.completed}/{task.total}", transient: bool = False) -> Progress:
+    """The bar every long command shows: spinner, what it is doing, bar, count, time; transient under --json."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn(count), TimeElapsedColumn(),
+                    console=console, transient=transient)
 
 
 def quiet_tools() -> None:

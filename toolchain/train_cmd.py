@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
-from .console import console, fail
+from .console import console, fail, progress
 
 
 def data(
@@ -26,8 +26,7 @@ def data(
     from .teachers import TeacherError
 
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} frames"),
-                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+        with progress("{task.completed} frames", transient=as_json) as bar:
             task = bar.add_task("labelling", total=None)
             index = build(sources or DEFAULT_SOURCES, teacher, out, every, limit, threads,
                           on_item=lambda item, n: bar.update(task, description=f"{item.name}: {n} frames"),
@@ -88,8 +87,7 @@ def _train(out: Path, steps: int, as_json: bool, run) -> None:
     from .teachers import TeacherError
 
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=as_json) as bar:
+        with progress(transient=as_json) as bar:
             task = bar.add_task("training", total=steps)
             summary = run(_step_reporter(bar, task), lambda stage: bar.update(task, description=stage))
     except (DataError, TeacherError, FileNotFoundError, ValueError) as e:
