@@ -17,7 +17,7 @@ OUTPUTS = ("centers", "heatmaps", "regression", "offsets")
 STRIDE = 4
 # Trained on 192 px crops zoomed in 0.8-2.2x, so people look bigger in training than in a 192 px letterbox of a whole
 # frame; run at 224 they match (FixRes, Touvron et al. 2019). Measured on the held-out footage: benchmarks/pose_eval.py.
-TRAIN_SIZE, SIZE = 192, 224
+SIZE = 224
 
 
 def cbr(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:

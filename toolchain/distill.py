@@ -21,10 +21,15 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
     """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
     from .pose_train import PoseTrainer, background_photos, load_frames
 
+    from .sources import fault_at
+
     info = REGISTRY[arch]
     size = size or info.input_shape[-1]
-    if size % 32:
-        raise ValueError(f"--size {size}: {arch} needs a multiple of 32")
+    torch.manual_seed(seed)
+    model = create_model(arch, pretrained=False).train().to(memory_format=torch.channels_last)
+    why = fault_at(model, (1, info.input_shape[1], size, size))
+    if why:
+        raise ValueError(f"--size {size}: {arch} {why}")
     if not (Path(data) / "index.json").exists():
         on_stage(f"labelling the built-in footage with {teacher} into {data}")
         build(DEFAULT_SOURCES, teacher, data)
@@ -33,8 +38,6 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
         raise ValueError(f"{data}: labelled by {index['teacher']['teacher']}, not {teacher}")
     on_stage("loading frames")
     frames = load_frames(data, "train")
-    torch.manual_seed(seed)
-    model = create_model(arch, pretrained=False).train().to(memory_format=torch.channels_last)
     state = Path(state or Path("runs") / f"{Path(out).stem}.state.pt")
     trainer = PoseTrainer(model, frames, state, steps, seed, batch_size, size=size,
                       stride=info.postprocess["stride"], backgrounds=background_photos())

@@ -108,6 +108,20 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
     return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, ["output"], prov)
 
 
+def fault_at(module: torch.nn.Module, shape: tuple[int, ...]) -> str | None:
+    """Why module cannot take an input of this shape (e.g. strides that do not divide it), or None; one eval-mode
+    pass on zeros, so batch-norm statistics stay as they were."""
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(shape))
+    except RuntimeError as e:
+        return f"does not run at {shape[-2]}x{shape[-1]} ({str(e).splitlines()[0]}); try a multiple of 32"
+    finally:
+        module.train(was_training)
+    return None
+
+
 def resized(src: Source, height: int, width: int) -> Source:
     """src with its image input at height x width (Ultralytics' imgsz): fully convolutional models run at any size their
     strides divide; the manifest's pre-processing follows, so the runtime letterboxes to the new size."""
@@ -116,12 +130,9 @@ def resized(src: Source, height: int, width: int) -> Source:
     if min(height, width) < 8:
         raise SourceError(f"{src.name}: --imgsz {height}x{width} is too small")
     shape = (*src.input_shape[:2], height, width)
-    try:
-        with torch.no_grad():
-            src.module(torch.zeros(shape))
-    except RuntimeError as e:
-        raise SourceError(f"{src.name}: does not run at {height}x{width} ({str(e).splitlines()[0]}); try a multiple "
-                          "of 32") from None
+    why = fault_at(src.module, shape)
+    if why:
+        raise SourceError(f"{src.name}: {why}")
     return dataclasses.replace(src, input_shape=shape, preprocess={**src.preprocess, "size": [height, width]})
 
 
