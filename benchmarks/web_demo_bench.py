@@ -49,7 +49,7 @@ def main() -> None:
                          "status": "ok" if proc.returncode == 0 else proc.stdout.strip().splitlines()[-1]})
             print(rows[-1], flush=True)
     server.shutdown()
-    chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     info = {**device.describe(), "browser": chromium}
     name = f"web-demo-{device.slug(info)}"
     RESULTS.mkdir(exist_ok=True)
