@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path
+from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
 from . import __version__, calib
 from .export import ExportJob, targets
@@ -149,8 +149,9 @@ def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
 
 
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
-                  out: Path, on_step: Callable[[str], None] = lambda s: None) -> Manifest:
-    """Every source x target x precision into one bundle with its manifest and reference outputs."""
+                  out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True) -> Manifest:
+    """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
+    file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start."""
     table = targets()
     entries: list[ModelEntry] = []
     with _noting_sigint(), atomic_output(out) as root:
@@ -185,6 +186,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
                         raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
+                                   size_bytes=size_bytes(root / res.file),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,
                                    calibration_data=str(calib_path) if calib_path else calib.default_source(src.task, src.preprocess))
                     entries.append(ModelEntry(
@@ -197,5 +199,14 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
         manifest = Manifest(models=entries, created_by=f"animetool {__version__}")
         _check_interrupt()
         write_manifest(root, manifest)
+        if check:
+            from animetool_runtime import load
+
+            from .verify import verify_bundle
+
+            bundle = load(root)
+            verify_bundle(bundle, on_entry=lambda e, r: (_check_interrupt(), on_step(f"checked {e.key}: {r['status']}")))
+            manifest = bundle.manifest
+            write_manifest(root, manifest)
     return manifest
 

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .animate_cmd import animate
-from .console import console, fail, progress, quiet_tools
+from .console import console, fail, progress, quiet_tools, table_console
 from .demo import demo
 from .train_cmd import data, distill_app, train_app
 
@@ -82,7 +81,7 @@ def export(
             if len(hw) not in (1, 2):
                 fail(f"--imgsz {imgsz!r}: expected N or H,W")
             sources = [resized(s, hw[0], hw[-1]) for s in sources]
-        steps = sum(1 for _ in sources for t in tnames for p in precs if p in table[t].precisions)
+        steps = 2 * sum(1 for _ in sources for t in tnames for p in precs if p in table[t].precisions)  # export, check
         with progress(transient=as_json) as bar:
             task = bar.add_task("export", total=steps)
 
@@ -99,8 +98,26 @@ def export(
         fail(f"{out}: interrupted; nothing was written")
     if as_json:
         print(manifest.to_json())
-    else:
-        console.print(f"wrote {out} ({len(manifest.models)} model files)")
+        return
+    _export_summary(out, manifest)
+
+
+def _export_summary(out: Path, manifest) -> None:
+    """What `yolo export` ends with: each file written, its size and parity, and the commands to run next."""
+    from .verify import summary
+
+    table_console().print(f"wrote {out}", highlight=False, soft_wrap=True)
+    t = Table("file", "MB", "status", "parity against PyTorch (worst output)")
+    for e in manifest.models:
+        style = "red" if e.parity["status"] in ("failed", "parity-failed") else None
+        t.add_row(e.file, f"{e.export['size_bytes'] / 1e6:.3f}", e.parity["status"], summary(e, e.parity), style=style)
+    table_console().print(t)
+    failed = [e.key for e in manifest.models if e.parity["status"] in ("failed", "parity-failed")]
+    if failed:
+        console.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "
+                      "picks passing files first. Details: animetool verify " + str(out), highlight=False)
+    console.print(f"next: animetool bench {out}   |   animetool animate VIDEO -o anime.mp4 --bundle {out}   |   "
+                  f"python -m animetool_runtime bench {out}  (on the phone or Pi)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -109,20 +126,16 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="print the parity figures as JSON"),
 ) -> None:
     """Run every model of a bundle through the runtime against the PyTorch reference; record parity in the manifest."""
-    from animetool_runtime.bench import parity_text
+    from animetool_runtime import device
 
-    from .verify import verify as run_verify
+    from .verify import summary, verify as run_verify
 
     rows = []
+    if not as_json:
+        table_console().print(f"verify {bundle} on {device.short()}", highlight=False, soft_wrap=True)
 
     def show(entry, res):
-        figures = next(iter(res.get("outputs", {}).values()), None)
-        text = parity_text(figures) if figures else res.get("reason") or res.get("numeric", "")
-        if entry.format == "coreml" and "spec_version" in res:
-            text = f"spec {res['spec_version']}, {len(res['ops'])} op types, I/O match; numeric parity {res['numeric']}"
-            if res.get("problems"):
-                text = "; ".join(res["problems"])
-        rows.append((entry.name, entry.format, entry.precision, res["status"], text))
+        rows.append((entry.name, entry.format, entry.precision, res["status"], summary(entry, res)))
         if not as_json:
             console.print(f"  {entry.key}: {res['status']}", highlight=False)
 
@@ -133,10 +146,10 @@ def verify(
     if as_json:
         print(json.dumps([{"key": e.key, **r} for e, r in results], indent=2))
     else:
-        t = Table("model", "format", "precision", "status", "parity", title=f"verify {bundle}")
+        t = Table("model", "format", "precision", "status", "parity (worst output)")
         for r in rows:
             t.add_row(*r)
-        Console().print(t)
+        table_console().print(t)
     if any(r["status"] in ("failed", "parity-failed") for _, r in results):
         raise typer.Exit(1)
 
@@ -152,6 +165,7 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON (with the device description)"),
 ) -> None:
     """Latency, FPS, size, parity and peak RSS of every model x format x precision (a fresh process per row)."""
+    from animetool_runtime import device
     from animetool_runtime.bench import COLUMNS, bench as run_bench, cells
 
     try:
@@ -174,10 +188,11 @@ def bench(
         print(json.dumps(result, indent=2))
     else:
         d = result["device"]
-        t = Table(*[h for _, h in COLUMNS], title=f"{d['cpu']} ({d['cores']} cores), {d['os']}")
+        t = Table(*[h for _, h in COLUMNS])
         for r in result["rows"]:
             t.add_row(*cells(r))
-        Console(width=200).print(t)
+        table_console().print(f"bench {bundle} on {device.short(d)}, {d['os']}", highlight=False, soft_wrap=True)
+        table_console().print(t)
     if any(r["status"] == "failed" for r in result["rows"]):
         raise typer.Exit(1)
 
@@ -202,7 +217,23 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSO
     t = Table("name", "task", "input", "default", "weights")
     for r in rows:
         t.add_row(r["name"], r["task"], str(r["input"]), "yes" if r["default"] else "", r["weights"] or "")
-    Console().print(t)
+    table_console().print(t)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from animetool_runtime import __version__ as runtime_version
+
+        from . import __version__
+
+        print(f"animetool {__version__} (animetool-runtime {runtime_version})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="print the version and exit")) -> None:
+    """Distill, quantize, export and benchmark pose and anime-generator networks for phones."""
 
 
 def _mount() -> None:

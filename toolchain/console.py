@@ -12,6 +12,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
 
 
+def table_console() -> Console:
+    """Where tables go (stdout): the terminal's width, or 200 columns in a log or a pipe, where rich would squeeze
+    them to 80 and cut the names."""
+    out = Console()
+    return out if out.is_terminal else Console(width=200)
+
+
 def fail(msg: str) -> None:
     console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)

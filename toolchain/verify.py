@@ -1,17 +1,19 @@
 """animetool verify: every model file of a bundle through the runtime against the stored PyTorch reference."""
 from __future__ import annotations
 
+import platform
 import shutil
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from animetool_runtime import load
+from animetool_runtime import device, load
+from animetool_runtime.bench import parity_text
 from animetool_runtime.manifest import MANIFEST, BundleError, ModelEntry
-from animetool_runtime.parity import measure
+from animetool_runtime.parity import headline, measure
 
-from .build import atomic_output, write_manifest
+from .build import atomic_output, quiet_native, write_manifest
 
 
 def _coreml(entry: ModelEntry, path: Path) -> dict:
@@ -23,27 +25,52 @@ def _coreml(entry: ModelEntry, path: Path) -> dict:
     return res
 
 
-def verify_entry(bundle, entry: ModelEntry) -> dict:
+def verified_on() -> dict:
+    """The machine a parity figure was measured on: int8 kernels differ by instruction set (AVX2, AVX-512 VNNI, NEON)."""
+    return {"cpu": device.cpu_name(), "machine": platform.machine(), "cpu_features": device.cpu_features()}
+
+
+def verify_entry(bundle, entry: ModelEntry, machine: dict | None = None) -> dict:
     path = bundle.root / entry.file
-    try:
-        if entry.format == "coreml" and sys.platform != "darwin":
-            return _coreml(entry, path)
-        return measure(bundle.open_entry(entry), bundle.root / entry.reference)
-    except BundleError as e:
-        return {"status": "failed", "reason": str(e)}
+    with quiet_native():  # LiteRT's INFO lines, torchao's 'Failed to load' when Core ML imports torch
+        try:
+            if entry.format == "coreml" and sys.platform != "darwin":
+                res = _coreml(entry, path)
+            else:
+                res = measure(bundle.open_entry(entry), bundle.root / entry.reference)
+        except BundleError as e:
+            res = {"status": "failed", "reason": str(e)}
+    res["verified_on"] = machine or verified_on()
+    return res
+
+
+def summary(entry: ModelEntry, res: dict) -> str:
+    """The parity cell of verify's and export's tables: the worst figures over the outputs, or why it failed."""
+    if entry.format == "coreml" and "spec_version" in res:
+        if res.get("problems"):
+            return "; ".join(res["problems"])
+        return f"spec {res['spec_version']}, {len(res['ops'])} op types, I/O match; numeric parity {res['numeric']}"
+    return parity_text(headline(res)) if res.get("outputs") else res.get("reason", "")
+
+
+def verify_bundle(bundle, on_entry=lambda entry, result: None) -> list[tuple[ModelEntry, dict]]:
+    """Measure every entry of an opened bundle, setting entry.parity (the caller writes the manifest)."""
+    machine = verified_on()
+    results = []
+    for entry in bundle.manifest.models:
+        if not entry.reference:
+            raise BundleError(f"{bundle.root}: {entry.key} has no reference outputs to compare with")
+        entry.parity = verify_entry(bundle, entry, machine)
+        results.append((entry, entry.parity))
+        on_entry(entry, entry.parity)
+    return results
 
 
 def verify(path: Path, on_entry=lambda entry, result: None) -> list[tuple[ModelEntry, dict]]:
     """Measure every entry and record the figures in the manifest (rewritten atomically, a .zip re-packed)."""
     path = Path(path)
     bundle = load(path)
-    results = []
-    for entry in bundle.manifest.models:
-        if not entry.reference:
-            raise BundleError(f"{path}: {entry.key} has no reference outputs to compare with")
-        entry.parity = verify_entry(bundle, entry)
-        results.append((entry, entry.parity))
-        on_entry(entry, entry.parity)
+    results = verify_bundle(bundle, on_entry)
     if path.is_dir():
         write_manifest(path, bundle.manifest)
     else:
@@ -54,4 +81,4 @@ def verify(path: Path, on_entry=lambda entry, result: None) -> list[tuple[ModelE
     return results
 
 
-__all__ = ["verify", "verify_entry", "MANIFEST"]
+__all__ = ["verify", "verify_bundle", "verify_entry", "summary", "verified_on", "MANIFEST"]

@@ -68,3 +68,15 @@ def measure(model: Model, ref_path: Path) -> dict:
     result["tolerance"] = tol
     result["status"] = "ok" if ok else "parity-failed"
     return result
+
+
+def headline(result: dict) -> dict:
+    """One set of figures per file, the worst over its outputs, so verify, bench and export print the same numbers."""
+    outs = list(result.get("outputs", {}).values())
+    if not outs:
+        return {}
+    worst = {"rel_max": max(o["rel_max"] for o in outs), "rel_mean": max(o["rel_mean"] for o in outs)}
+    for key in ("psnr_db", "pck@0.05"):
+        if any(key in o for o in outs):
+            worst[key] = min(o[key] for o in outs if key in o)
+    return worst

@@ -51,11 +51,11 @@ def export(job: ExportJob) -> Exported:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
             quantize_static(str(pre), str(out), _CalibReader(job.input_name, job.calib),
-                            quant_format=QuantFormat.QDQ, per_channel=True,
+                            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
-            details["quantization"] = (f"static int8 QDQ, per-channel int8 weights, uint8 activations, "
-                                       f"MinMax calibrated on {len(job.calib)} samples (onnxruntime.quantization)")
+            details["quantization"] = (f"static int8 QDQ, per-channel 7-bit int8 weights (reduce_range), uint8 "
+                                       f"activations, MinMax calibrated on {len(job.calib)} samples (onnxruntime.quantization)")
     details["tool"] += f"; onnxruntime {onnxruntime.__version__}"
     from animetool_runtime.backends.onnxruntime import Backend
 

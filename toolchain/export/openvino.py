@@ -31,6 +31,7 @@ def _specs(ports) -> list[TensorSpec]:
 def _quantize(model, calib):
     """Static INT8 PTQ with NNCF (symmetric, CNN defaults); NNCF's rich progress bars go to a swallowed stdout."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     logger = logging.getLogger("nncf")
     level = logger.level
@@ -43,6 +44,7 @@ def _quantize(model, calib):
                 preset=nncf.QuantizationPreset.PERFORMANCE,
                 target_device=nncf.TargetDevice.ANY,
                 subset_size=len(calib),
+                advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
             )
     finally:
         logger.setLevel(level)
