@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,16 @@ def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProce
     return proc
 
 
+def need(tools) -> None:
+    """Skip without these programs or files (Debian packages .ci/run installs); fail instead under
+    ANIMETOOL_REQUIRE_TOOLS=1, which CI sets, so a missing tool cannot turn a test green by skipping it."""
+    missing = [t for t in tools if not (Path(t).exists() if t.startswith("/") else shutil.which(t))]
+    if missing and os.environ.get("ANIMETOOL_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{', '.join(missing)} missing, and ANIMETOOL_REQUIRE_TOOLS=1 (.ci/run installs them)")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} missing (see .ci/run for the apt-get line)")
+
+
 def small_bundle(tmp_path_factory) -> Path:
     """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
     out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
@@ -31,21 +42,13 @@ def small_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def full_bundle(tmp_path_factory) -> Path:
-    """Every registered model to every target at every precision it offers (Core ML: all five)."""
-    from animetool.models import list_models
-
-    out = tmp_path_factory.mktemp("bundle") / "all"
-    animetool("export", *list_models(), "-t", "all", "-p", "fp32,fp16,int8,w8,palette4", "-o", str(out))
+def app_bundle(tmp_path_factory) -> Path:
+    """The default models (pose student, 128 and 256 px generators) to ONNX, TFLite and OpenVINO at fp32 and int8,
+    checked against PyTorch by export itself: what animate, the runtime alone, the web app, the APK and the int8
+    portability tests run. The exhaustive model x target x precision matrix is test_export's, behind `slow`."""
+    out = tmp_path_factory.mktemp("app") / "bundle"
+    animetool("export", "-t", "onnx,tflite,openvino", "-p", "fp32,int8", "-o", str(out))
     return out
-
-
-@pytest.fixture(scope="session")
-def verified(full_bundle) -> dict:
-    """animetool verify on the full bundle; its JSON keyed by model/format/precision."""
-    proc = animetool("verify", str(full_bundle), "--json", check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {r["key"]: r for r in json.loads(proc.stdout)}
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +88,13 @@ def clip(tmp_path_factory) -> Path:
     from animetool.footage import fetch_sports2d_demo
 
     return cut(fetch_sports2d_demo(), tmp_path_factory.mktemp("clip") / "sports2d-2s.mp4", SECONDS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Fast tests first, the `slow` matrix last (a stable sort, after pytest grouped tests by fixture parameter), so a
+    newcomer's first results do not wait for the exhaustive export. `-m "not slow"` leaves the matrix out."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

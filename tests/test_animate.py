@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,9 +27,9 @@ def decode(path: Path) -> tuple[list[np.ndarray], Fraction, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def animated(full_bundle, clip, tmp_path_factory) -> tuple[Path, dict]:
+def animated(app_bundle, clip, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("animated") / "anime.mp4"
-    proc = animetool("animate", str(clip), "-o", str(out), "--bundle", str(full_bundle), "--size", "128",
+    proc = animetool("animate", str(clip), "-o", str(out), "--bundle", str(app_bundle), "--size", "128",
                      "--background", "plain", "--threads", "2", "--json")
     return out, json.loads(proc.stdout)
 
@@ -101,13 +100,13 @@ def test_one_euro_smoothing_lowers_jitter_with_bounded_lag():
     assert err(smooth) < 1.5 * err(raw), (err(smooth), err(raw))  # the filter trades a little lag for the jitter
 
 
-def test_image_in_image_out(full_bundle, clip, tmp_path):
+def test_image_in_image_out(app_bundle, clip, tmp_path):
     frames, _, _ = decode(clip)  # frame 50: both people in view
     photo = tmp_path / "frame.png"
     with Writer(photo, frames[50].shape[1], frames[50].shape[0], 1) as w:
         w.write(frames[50])
     out = tmp_path / "anime.png"
-    proc = animetool("animate", str(photo), "-o", str(out), "--bundle", str(full_bundle), "--backend", "onnx", "--json")
+    proc = animetool("animate", str(photo), "-o", str(out), "--bundle", str(app_bundle), "--backend", "onnx", "--json")
     result = json.loads(proc.stdout)
     (picture,), _, _ = decode(out)
     assert picture.shape == frames[50].shape and result["frames"] == 1 and result["people_max"] >= 2
@@ -116,7 +115,7 @@ def test_image_in_image_out(full_bundle, clip, tmp_path):
     assert changed.mean() > 0.005
 
 
-def test_corrupt_empty_and_missing_inputs_fail_in_one_line(full_bundle, clip, tmp_path):
+def test_corrupt_empty_and_missing_inputs_fail_in_one_line(app_bundle, clip, tmp_path):
     out = tmp_path / "out.mp4"
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(clip.read_bytes()[:3000] + bytes(5000))
@@ -127,31 +126,31 @@ def test_corrupt_empty_and_missing_inputs_fail_in_one_line(full_bundle, clip, tm
         c.start_encoding()  # a header, no frames (FFmpeg then drops the empty track: "no video stream")
     for src, needles in ((corrupt, ("corrupt.mp4", "not a readable video")), (empty, ("empty.mp4", "no video")),
                          (tmp_path / "nope.mp4", ("nope.mp4", "no such file"))):
-        proc = animetool("animate", str(src), "-o", str(out), "--bundle", str(full_bundle), check=False)
+        proc = animetool("animate", str(src), "-o", str(out), "--bundle", str(app_bundle), check=False)
         assert_one_line_error(proc, *needles)
         assert not out.exists() and not list(tmp_path.glob(".out.mp4*")), src
-    proc = animetool("animate", str(clip), "-o", str(tmp_path / "nowhere" / "out.mp4"), "--bundle", str(full_bundle),
+    proc = animetool("animate", str(clip), "-o", str(tmp_path / "nowhere" / "out.mp4"), "--bundle", str(app_bundle),
                      check=False)  # the output's fault, named as such (not the input being read)
     assert_one_line_error(proc, "nowhere/out.mp4", "no folder")
 
 
-def test_a_video_with_nobody_warns_and_a_bundle_without_generator_fails(full_bundle, tmp_path):
+def test_a_video_with_nobody_warns_and_a_bundle_without_generator_fails(app_bundle, tmp_path):
     grey = tmp_path / "grey.mp4"
     with Writer(grey, 320, 240, 30) as w:
         for i in range(10):
             w.write(np.full((240, 320, 3), 120 + i, np.uint8))
     out = tmp_path / "out.mp4"
-    proc = animetool("animate", str(grey), "-o", str(out), "--bundle", str(full_bundle), "--size", "128")
+    proc = animetool("animate", str(grey), "-o", str(out), "--bundle", str(app_bundle), "--size", "128")
     assert "no people found" in proc.stderr and out.exists()
 
     pose_only = tmp_path / "pose-only"
-    shutil.copytree(full_bundle, pose_only)
+    shutil.copytree(app_bundle, pose_only)
     m = Manifest.read(pose_only / MANIFEST)
     m.models = [e for e in m.models if e.task == "pose"]
     (pose_only / MANIFEST).write_text(m.to_json())
     proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(pose_only), check=False)
     assert_one_line_error(proc, "pose-only", "no pose-conditioned generator")
-    proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(full_bundle), "--size", "200",
+    proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(app_bundle), "--size", "200",
                      check=False)
     assert_one_line_error(proc, "no generator drawing at 200 px")
 

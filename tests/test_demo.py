@@ -2,7 +2,7 @@
 
 Needs Debian's chromium and Node.js (the app's npm packages are installed by `npm ci` on first use), and for the APK
 Debian's aapt, zipalign, apksigner, libsmali-java and android-framework-res. Without them these tests skip, unless
-ANIMETOOL_REQUIRE_DEMO=1 (set by .ci/run, which installs them), where a missing tool fails them.
+ANIMETOOL_REQUIRE_TOOLS=1 (set by .ci/run, which installs them), where a missing tool fails them.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +23,7 @@ from animetool_runtime.animate import Animator
 from animetool_runtime.bundle import load
 from animetool_runtime.pose.track import suppress
 from animetool_runtime.video import Reader
-from conftest import ROOT
+from conftest import ROOT, need
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WEB = ROOT / "android_demo" / "web"
@@ -39,14 +38,6 @@ APK_TOOLS = ("aapt", "zipalign", "apksigner", "keytool", "/usr/share/java/smali.
              "/usr/share/android-framework-res/framework-res.apk")
 
 
-def need(tools) -> None:
-    missing = [t for t in tools if not (Path(t).exists() if t.startswith("/") else shutil.which(t))]
-    if missing and os.environ.get("ANIMETOOL_REQUIRE_DEMO") == "1":
-        pytest.fail(f"{', '.join(missing)} missing, and ANIMETOOL_REQUIRE_DEMO=1 (.ci/run installs them)")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing (see .ci/run for the apt-get line)")
-
-
 @pytest.fixture(autouse=True)
 def browser_tools(request):
     if "apk" not in request.node.name:
@@ -54,10 +45,10 @@ def browser_tools(request):
 
 
 @pytest.fixture(scope="module")
-def server(full_bundle):
+def server(app_bundle):
     from animetool.demo import serve
 
-    srv = serve(full_bundle, "127.0.0.1", 0)
+    srv = serve(app_bundle, "127.0.0.1", 0)
     yield f"http://127.0.0.1:{srv.server_address[1]}/"
     srv.shutdown()
 
@@ -99,7 +90,7 @@ def frames(clip, tmp_path_factory) -> list[Path]:
 
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
-def test_browser_matches_the_python_runtime_on_real_frames(backend, server, frames, full_bundle, tmp_path):
+def test_browser_matches_the_python_runtime_on_real_frames(backend, server, frames, app_bundle, tmp_path):
     h, w, _ = json.loads((frames[0].parent / "shape.json").read_text())
     got = harness({"url": server, "mode": "parity", "backend": backend, "size": SIZE, "frames": [str(p) for p in frames],
                    "width": w, "height": h}, tmp_path)["frames"]
@@ -110,7 +101,7 @@ def test_browser_matches_the_python_runtime_on_real_frames(backend, server, fram
     assert precision == ("int8" if backend == "onnx" else "fp32"), got
     assert backend == "onnx" or any("no int8 tensors" in s for s in got["skipped"]), got["skipped"]
 
-    animator = Animator(load(full_bundle, backend, precision), 30.0, size=SIZE)
+    animator = Animator(load(app_bundle, backend, precision), 30.0, size=SIZE)
     assert (animator.pose.entry.key, animator.generator.entry.key) == (pose_key, gen_key)
     errors, worst = [], {"appearance": 0.0, "drawing_db": 120.0, "frame_db": 120.0}
     for path, js in zip(frames, got["frames"]):
@@ -158,13 +149,13 @@ def test_app_on_a_phone_profile_animates_the_camera_a_video_file_and_works_offli
     assert shot.stat().st_size > 10_000
 
 
-def test_demo_command_serves_the_app_and_the_bundle(full_bundle):
-    proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "demo", str(full_bundle), "--host", "127.0.0.1",
+def test_demo_command_serves_the_app_and_the_bundle(app_bundle):
+    proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "demo", str(app_bundle), "--host", "127.0.0.1",
                              "--port", "0", "--json"], stdout=subprocess.PIPE, text=True)
     try:
         urls = json.loads(proc.stdout.readline())
         manifest = json.loads(urllib.request.urlopen(urls["local"] + "bundle/manifest.json", timeout=30).read())
-        assert manifest == json.loads((full_bundle / "manifest.json").read_text())
+        assert manifest == json.loads((app_bundle / "manifest.json").read_text())
         page = urllib.request.urlopen(urls["local"], timeout=30)
         assert b"app.js" in page.read() and page.headers["Cache-Control"] == "no-cache"
         wasm = urllib.request.urlopen(urls["local"] + "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", timeout=30)
@@ -180,13 +171,13 @@ def test_demo_command_names_a_missing_bundle(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"
 
 
-def test_apk_builds_signs_and_verifies_with_debian_tools(full_bundle, tmp_path):
+def test_apk_builds_signs_and_verifies_with_debian_tools(app_bundle, tmp_path):
     need(APK_TOOLS)
     from animetool.demo import web_root
 
     web_root()  # npm ci once: the APK carries the runtimes' files
     apk = tmp_path / "animetool-demo.apk"
-    proc = subprocess.run(["bash", str(ROOT / "android_demo/android/build.sh"), str(full_bundle), str(apk)],
+    proc = subprocess.run(["bash", str(ROOT / "android_demo/android/build.sh"), str(app_bundle), str(apk)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert subprocess.run(["apksigner", "verify", "--verbose", str(apk)], capture_output=True, text=True,

@@ -47,7 +47,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, **{"timeout": 900, **kw})
 
 
-def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory, full_bundle, clip):
+def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory, app_bundle, clip):
     bundle = small_bundle(tmp_path_factory)
     # Install from a copy of runtime/ so the in-tree build (build/, *.egg-info) does not touch the checkout.
     src = Path(shutil.copytree(ROOT / "runtime", tmp_path / "runtime-src",
@@ -84,7 +84,7 @@ def test_runtime_alone_in_fresh_venv(tmp_path, tmp_path_factory, full_bundle, cl
         assert row["status"] == "ok" and row["p50_ms"] > 0 and row["fps"] > 0 and row["peak_rss_mb"] > 0, row
 
     out = tmp_path / "anime.mp4"
-    proc = run([py, "-m", "animetool_runtime", "animate", clip, "-o", out, "--bundle", full_bundle, "--backend", "onnx",
+    proc = run([py, "-m", "animetool_runtime", "animate", clip, "-o", out, "--bundle", app_bundle, "--backend", "onnx",
                 "--size", "128", "--json"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)

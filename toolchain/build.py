@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -30,6 +31,13 @@ class ExportError(RuntimeError):
     """An exporter failed; the message names the model, target and precision."""
 
 
+def _flush_c_stdio() -> None:
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library handle (Windows): nothing buffered we could reach anyway
+        pass
+
+
 @contextlib.contextmanager
 def quiet_native() -> Iterator[None]:
     """Send fd 1 and 2 to a scratch file while a converter runs: C++ tools (absl, XNNPACK, oneDNN) log there directly.
@@ -50,6 +58,7 @@ def quiet_native() -> Iterator[None]:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            _flush_c_stdio()  # else C's buffered lines (LiteRT's "INFO: Created ... delegate") reach the terminal at exit
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])

@@ -106,18 +106,19 @@ def _export_summary(out: Path, manifest) -> None:
     """What `yolo export` ends with: each file written, its size and parity, and the commands to run next."""
     from .verify import summary
 
-    table_console().print(f"wrote {out}", highlight=False, soft_wrap=True)
+    show = table_console()
+    show.print(f"wrote {out}", highlight=False, soft_wrap=True)
     t = Table("file", "MB", "status", "parity against PyTorch (worst output)")
     for e in manifest.models:
         style = "red" if e.parity["status"] in ("failed", "parity-failed") else None
         t.add_row(e.file, f"{e.export['size_bytes'] / 1e6:.3f}", e.parity["status"], summary(e, e.parity), style=style)
-    table_console().print(t)
+    show.print(t)
     failed = [e.key for e in manifest.models if e.parity["status"] in ("failed", "parity-failed")]
     if failed:
-        console.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "
-                      "picks passing files first. Details: animetool verify " + str(out), highlight=False)
-    console.print(f"next: animetool bench {out}   |   animetool animate VIDEO -o anime.mp4 --bundle {out}   |   "
-                  f"python -m animetool_runtime bench {out}  (on the phone or Pi)", highlight=False, soft_wrap=True)
+        show.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "
+                   f"picks passing files first. Details: animetool verify {out}", highlight=False, soft_wrap=True)
+    show.print(f"next: animetool bench {out}   |   animetool animate VIDEO -o anime.mp4 --bundle {out}   |   "
+               f"python -m animetool_runtime bench {out}  (on the phone or Pi)", highlight=False, soft_wrap=True)
 
 
 @app.command()
