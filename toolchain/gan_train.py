@@ -43,7 +43,7 @@ class TeacherTrainer(GanTrainer):
         parts["l1"] = L1_WEIGHT * F.l1_loss(fake, real)
         total = parts["l1"] + parts["adv"] + parts["fm"]
         self.backward_step(total, self.opt, self.model.parameters())
-        return {**{k: float(v) for k, v in parts.items()}, "total": float(total)}
+        return {**{k: float(v.detach()) for k, v in parts.items()}, "total": float(total.detach())}
 
 
 class Distiller(nn.Module):
@@ -71,4 +71,4 @@ class StudentTrainer(GanTrainer):
         parts["l1"] = 0.2 * L1_WEIGHT * F.l1_loss(fake, real)
         total = parts["distill"] + parts["features"] + parts["l1"] + parts["adv"] + parts["fm"]
         self.backward_step(total, self.opt, self.model.parameters())
-        return {**{k: float(v) for k, v in parts.items()}, "total": float(total)}
+        return {**{k: float(v.detach()) for k, v in parts.items()}, "total": float(total.detach())}
