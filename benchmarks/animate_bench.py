@@ -111,7 +111,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"animate-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"Device: {d['cpu']}, {d['cores']} cores, {d['os']}, Python {d['python']}; "
+    lines = [f"Device: {device.short(d)}, {d['os']}, Python {d['python']}; "
              + ", ".join(f"{k} {v}" for k, v in d["packages"].items()) + ".",
              "", "`python benchmarks/animate_bench.py` (bundle: `animetool export --target all --precision all`). "
              "FPS: frames / wall-clock seconds of the whole loop (decode, pose, tracking, generator, composite, "

@@ -43,7 +43,7 @@ def main() -> None:
     d = result["device"]
     stem = RESULTS / f"export-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"Device: {d['cpu']}, {d['cores']} cores, {d['os']}, Python {d['python']}; "
+    lines = [f"Device: {device.short(d)}, {d['os']}, Python {d['python']}; "
              f"{', '.join(f'{k} {v}' for k, v in d['packages'].items())}. {args.runs} timed runs per row.", "",
              "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells(r)) + " |" for r in result["rows"]]

@@ -113,8 +113,8 @@ def evaluate_size(size: int, names: tuple[str, ...], student: str, poses: np.nda
 def table(r: dict, samples: int, d: dict, threads: int) -> list[str]:
     m, size = r["models"], r["size"]
     student = [n for n in m if n != "generator-teacher"][-1]
-    lines = [f"{samples} held-out poses (Pose2Sim camera 2), random appearances, {size}x{size}. Device: {d['cpu']}, "
-             f"{d['cores']} cores, {threads} thread(s).", "",
+    lines = [f"{samples} held-out poses (Pose2Sim camera 2), random appearances, {size}x{size}. Device: "
+             f"{device.short(d)}, {threads} thread(s).", "",
              "| model | params | GMACs | PSNR vs renderer (dB) | SSIM vs renderer | pose OKS (BlazePose on the drawing) |",
              "|---|---|---|---|---|---|",
              f"| renderer (ceiling) | - | - | - | - | {r['pose_consistency']['renderer']['mean_oks']:.3f} |"]

@@ -115,7 +115,7 @@ def main() -> None:
     stem = RESULTS / f"pose-{device.slug(d)}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Held-out footage: {', '.join(result['held_out'])} ({len(frames)} frames, {sum(len(g) for g in gt)} people "
-             f"labelled by BlazePose full). Device: {d['cpu']}, {d['cores']} cores, {args.threads} thread(s). "
+             f"labelled by BlazePose full). Device: {device.short(d)}, {args.threads} thread(s). "
              f"Student: {MODEL}, {params / 1e6:.2f} M parameters, {input_size} px input.", "",
              "| model | AP (OKS) | mean OKS | PCK@0.2 | people found / labelled | frame p50 ms | frame p90 ms |",
              "|---|---|---|---|---|---|---|"]

@@ -14,7 +14,7 @@ import pytest
 
 from animetool.models import list_models
 from animetool_runtime.manifest import Manifest
-from animetool_runtime.parity import TOLERANCES
+from animetool_runtime.parity import TOLERANCES, headline
 from conftest import animetool, small_bundle
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -68,6 +68,22 @@ def test_console_scripts():
         assert proc.returncode == 0 and usage in ANSI.sub("", proc.stdout), proc.stdout + proc.stderr
 
 
+def test_version():
+    from animetool import __version__
+
+    assert animetool("--version").stdout.strip().startswith(f"animetool {__version__} (animetool-runtime ")
+
+
+def test_tables_keep_their_width_in_a_log():
+    """Piped into a log (no terminal, no COLUMNS), tables keep whole names instead of rich's 80 columns and cut cells."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run([sys.executable, "-m", "animetool.cli", "models"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in list_models():
+        assert f" {name} " in proc.stdout, proc.stdout
+
+
 def test_models_json():
     rows = json.loads(animetool("models", "--json").stdout)
     assert {r["name"] for r in rows} == set(list_models())
@@ -100,6 +116,9 @@ def test_bench_json(small):
     for row in rows:
         assert row["threads"] == 1 and row["backend"] == {"onnx": "onnxruntime", "tflite": "litert"}[row["format"]]
         _check_row(row)
+    verified = {r["key"]: r for r in json.loads(animetool("verify", str(small), "--json").stdout)}
+    for row in rows:  # the same figures for the same file, whichever command prints them
+        assert row["parity"] == headline(verified[f"{row['model']}/{row['format']}/{row['precision']}"]), row
 
 
 def test_runtime_bench_json_threads(small):
