@@ -1,12 +1,15 @@
-"""Generator figures on held-out poses (camera 2 of Pose2Sim, never trained on), with fixed random appearances.
+"""Generator figures on held-out poses (camera 2 of Pose2Sim, never trained on): half with random appearances, half
+wearing the colours read from the real person in the frame.
 
     python benchmarks/generator_eval.py [--data runs/posedata] [--samples 64] [--threads 1]
 
 At 128 px: teacher and student; at 256 px: generator-student-256 (the student fine-tuned at twice the scale).
-Params and MACs of teacher and student; PSNR and SSIM of each against the avatar renderer; student vs teacher PSNR;
-pose consistency (BlazePose, the pose teacher, run on the drawn characters: OKS against the driving pose, the
-renderer's own drawings as the ceiling); PSNR of every exported file against the fp32 PyTorch student, and its latency.
-Writes benchmarks/results/generator-<cpu>-<cores>.json and .md.
+What users see (drawing_measures.py), against the renderer's drawing of the same input, for every PyTorch model and
+every exported int8 file: whole-drawing and head-region PSNR / SSIM, CIE76 colour difference of hair, skin, bottom and
+top, silhouette IoU. Also params and MACs; student vs teacher PSNR; pose consistency (BlazePose run on the drawings:
+OKS against the driving pose, the renderer's own drawings as the ceiling); PSNR of every exported file against the
+fp32 PyTorch student, and its latency. Writes benchmarks/results/generator-<cpu>-<cores>.json and .md, and the contact
+sheets generator-contact-<size>.png (renderer | each PyTorch model | int8 TFLite; a row a sample). Look at them.
 """
 from __future__ import annotations
 
@@ -20,29 +23,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.metrics import structural_similarity
+from PIL import Image
 
 import animetool_runtime as rt
-from animetool.avatar_data import load_poses, pair
+from animetool.avatar import random_appearance, render
+from animetool.avatar_data import MIN_VISIBLE
+from animetool.data import load_split
 from animetool.models import create_model
 from animetool.models.generator import macs
 from animetool.pose_metrics import evaluate
 from animetool.teachers import BlazePoseTeacher
 from animetool_runtime import device
 from animetool_runtime.manifest import size_bytes
-from animetool_runtime.character import fit_pose
+from animetool_runtime.character import VISIBLE, conditioning, extract_appearance, fit_pose
+from drawing_measures import composite, contact_sheet, mean, measure, psnr, ssim
 
 RESULTS = Path(__file__).parent / "results"
+SHEET_ROWS = 8  # contact sheet: 4 random appearances and 4 read from real people, alternating
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12)))
-
-
-def rgb(x: np.ndarray) -> np.ndarray:
-    """(4, H, W) RGBA in [0, 1] -> HxWx3 composited over white, what a viewer sees."""
-    a = np.clip(x[3:4], 0, 1)
-    return (np.clip(x[:3], 0, 1) * a + (1 - a)).transpose(1, 2, 0)
+def heldout_people(data: Path) -> list[tuple[np.ndarray, Path]]:
+    """Every held-out person with enough keypoints, with the frame they were seen in (to read real appearances)."""
+    return [(p, frame) for _, frame, people in load_split(data, "heldout") for p in people
+            if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 
 
 def pose_consistency(images: list[np.ndarray], canvases: list[np.ndarray], teacher) -> dict:
@@ -62,39 +65,56 @@ def pose_consistency(images: list[np.ndarray], canvases: list[np.ndarray], teach
     return {"mean_oks": r["mean_oks"], "pck@0.2": r["pck@0.2"], "found": r["detections"], "of": r["people"]}
 
 
-def evaluate_size(size: int, names: tuple[str, ...], student: str, poses: np.ndarray, samples: int, threads: int,
+def samples_at(size: int, people: list[tuple[np.ndarray, Path]], samples: int):
+    """Half the samples with random appearances, half wearing the colours read from the real person in the frame."""
+    rng = np.random.default_rng(1234)
+    picks = rng.choice(len(people), samples, replace=False)
+    conds, targets, canvases, looks = [], [], [], []
+    for k, i in enumerate(picks):
+        kps, frame = people[i]
+        look = random_appearance(rng) if k % 2 == 0 else extract_appearance(np.asarray(Image.open(frame).convert("RGB")), kps)
+        canvas = fit_pose(kps, size)[0]
+        rgb, alpha = render(canvas, look, size)
+        conds.append(conditioning(canvas, look, size))
+        targets.append(np.concatenate([rgb.transpose(2, 0, 1) / np.float32(255), alpha[None]], 0).astype(np.float32))
+        canvases.append(canvas)
+        looks.append(look)
+    return np.stack(conds), targets, canvases, looks
+
+
+def users_see(outs, targets, canvases, looks) -> dict:
+    """The drawing measures, averaged over random and over real-person appearances separately."""
+    per = [measure(o, t, c, lk) for o, t, c, lk in zip(outs, targets, canvases, looks)]
+    return {"random": mean(per[0::2]), "real": mean(per[1::2])}
+
+
+def evaluate_size(size: int, names: tuple[str, ...], student: str, people, samples: int, threads: int,
                   teacher) -> dict:
     """Every figure for the generators drawing at one size, on the same held-out poses and appearances."""
-    rng = np.random.default_rng(1234)
-    picks = rng.choice(len(poses), samples, replace=False)
-    conds, targets, canvases = [], [], []
-    for i in picks:
-        c, t = pair(poses[i], rng, size)
-        conds.append(c)
-        targets.append(t)
-        canvases.append(fit_pose(poses[i], size)[0])
-    x = torch.from_numpy(np.stack(conds))
+    conds, targets, canvases, looks = samples_at(size, people, samples)
+    x = torch.from_numpy(conds)
     nets = {n: create_model(n) for n in names}
     with torch.no_grad():
         outs = {n: m(x).numpy() for n, m in nets.items()}
-    result = {"size": size, "models": {}}
-    drawn = {"renderer": [rgb(t) for t in targets]}
+    result = {"size": size, "models": {}, "users_see": {}}
+    drawn = {"renderer": [composite(t) for t in targets]}
     for n, m in nets.items():
-        imgs = [rgb(o) for o in outs[n]]
+        imgs = [composite(o) for o in outs[n]]
         drawn[n] = imgs
         result["models"][n] = {
             "params": sum(p.numel() for p in m.parameters()), "gmacs": macs(m, (1, *x.shape[1:])) / 1e9,
             "psnr_vs_renderer": float(np.mean([psnr(a, b) for a, b in zip(imgs, drawn["renderer"])])),
-            "ssim_vs_renderer": float(np.mean([structural_similarity(a, b, channel_axis=2, data_range=1.0)
-                                               for a, b in zip(imgs, drawn["renderer"])]))}
+            "ssim_vs_renderer": float(np.mean([ssim(a, b) for a, b in zip(imgs, drawn["renderer"])]))}
+        result["users_see"][f"{n} fp32 (PyTorch)"] = users_see(outs[n], targets, canvases, looks)
     result["pose_consistency"] = {n: pose_consistency(imgs, canvases, teacher) for n, imgs in drawn.items()}
     if "generator-teacher" in nets:
         result["student_vs_teacher_psnr"] = float(np.mean([psnr(a, b) for a, b in zip(drawn[student], drawn["generator-teacher"])]))
         result["macs_ratio"] = result["models"]["generator-teacher"]["gmacs"] / result["models"][student]["gmacs"]
+    sheet = {"renderer": targets[:SHEET_ROWS], **{f"{n} fp32": list(outs[n][:SHEET_ROWS]) for n in nets}}
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "gen"
         subprocess.run([sys.executable, "-m", "animetool.cli", "export", student, "-t", "onnx,tflite,openvino",
-                        "-p", "fp32,fp16,int8", "-o", str(bundle)], check=True)
+                        "-p", "fp32,fp16,int8", "-o", str(bundle)], check=True, stdout=subprocess.DEVNULL)
         b = rt.load(bundle, threads=threads)
         result["exports"] = {}
         for e in b.manifest.models:
@@ -107,13 +127,18 @@ def evaluate_size(size: int, names: tuple[str, ...], student: str, poses: np.nda
             result["exports"][f"{e.format} {e.precision}"] = {
                 "psnr_vs_fp32_student": float(np.mean([psnr(np.clip(a, 0, 1), np.clip(o, 0, 1)) for a, o in zip(ys, outs[student])])),
                 "p50_ms": float(np.percentile(ms, 50)), "mb": size_bytes(bundle / e.file) / 1e6}
+            if e.precision == "int8":
+                result["users_see"][f"{student} int8 ({e.format})"] = users_see(ys, targets, canvases, looks)
+                if e.format == "tflite":
+                    sheet[f"{student} int8 tflite"] = ys[:SHEET_ROWS]
+    contact_sheet(sheet, RESULTS / f"generator-contact-{size}.png")
     return result
 
 
 def table(r: dict, samples: int, d: dict, threads: int) -> list[str]:
     m, size = r["models"], r["size"]
     student = [n for n in m if n != "generator-teacher"][-1]
-    lines = [f"{samples} held-out poses (Pose2Sim camera 2), random appearances, {size}x{size}. Device: "
+    lines = [f"{samples} held-out poses (Pose2Sim camera 2), half random appearances, half real people's, {size}x{size}. Device: "
              f"{device.short(d)}, {threads} thread(s).", "",
              "| model | params | GMACs | PSNR vs renderer (dB) | SSIM vs renderer | pose OKS (BlazePose on the drawing) |",
              "|---|---|---|---|---|---|",
@@ -124,6 +149,15 @@ def table(r: dict, samples: int, d: dict, threads: int) -> list[str]:
     if "student_vs_teacher_psnr" in r:
         lines += ["", f"Student vs teacher: {r['student_vs_teacher_psnr']:.2f} dB; the student has "
                   f"{r['macs_ratio']:.1f}x fewer MACs."]
+    lines += ["", f"What users see at {size} px, against the renderer (goals: whole >= 28 dB / 0.96, head >= 24 dB / 0.85, "
+              "colour dE hair <= 6, skin, bottom, top <= 4, IoU >= 0.96; contact sheet: "
+              f"[generator-contact-{size}.png](generator-contact-{size}.png)):", "",
+              "| drawn by | appearances | PSNR dB | SSIM | head PSNR dB | head SSIM | dE hair | dE skin | dE bottom | dE top | IoU |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, kinds in r["users_see"].items():
+        for kind, f in kinds.items():
+            cells = [f.get(k) for k in ("psnr", "ssim", "head_psnr", "head_ssim", "de_hair", "de_skin", "de_bottom", "de_top", "iou")]
+            lines.append(f"| {name} | {kind} | " + " | ".join("-" if v is None else f"{v:.3g}" for v in cells) + " |")
     lines += ["", f"| {student} export | PSNR vs its fp32 PyTorch model (dB) | p50 ms | MB |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['psnr_vs_fp32_student']:.1f} | {v['p50_ms']:.2f} | {v['mb']:.3f} |" for k, v in r["exports"].items()]
     return lines
@@ -136,11 +170,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    poses = load_poses(args.data, "heldout")
+    people = heldout_people(args.data)
     teacher = BlazePoseTeacher("full", threads=args.threads)
     result = {"device": device.describe(), "samples": args.samples, "sizes": [
-        evaluate_size(128, ("generator-teacher", "generator-student"), "generator-student", poses, args.samples, args.threads, teacher),
-        evaluate_size(256, ("generator-student-256",), "generator-student-256", poses, args.samples, args.threads, teacher)]}
+        evaluate_size(128, ("generator-teacher", "generator-student"), "generator-student", people, args.samples, args.threads, teacher),
+        evaluate_size(256, ("generator-student-256",), "generator-student-256", people, args.samples, args.threads, teacher)]}
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"generator-{device.slug(d)}"

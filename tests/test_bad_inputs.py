@@ -109,14 +109,15 @@ def test_bad_export(tmp_path, case, out_name):
 
 
 @pytest.mark.parametrize("case", ["calib-no-images", "calib-corrupt-jpg", "unknown-target"])
-def test_failed_export_leaves_existing_out_untouched(tmp_path, case):
-    out = tmp_path / "OUT"
-    out.mkdir()
+def test_failed_export_leaves_existing_out_untouched(tmp_path, tmp_path_factory, case):
+    """An earlier bundle at OUT survives a failed export byte for byte."""
+    out = Path(shutil.copytree(small_bundle(tmp_path_factory), tmp_path / "OUT"))
     (out / "marker.txt").write_text("keep me\n")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     make_args, needles = EXPORTS[case]
     proc = animetool("export", *make_args(tmp_path), "-o", str(out), check=False)
     assert_one_line_error(proc, *needles)
-    assert sorted(os.listdir(out)) == ["marker.txt"] and (out / "marker.txt").read_text() == "keep me\n"
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert leftovers(out) == []
 
 
@@ -231,3 +232,97 @@ def test_ctrl_c_during_export_leaves_nothing(tmp_path):
     assert_one_line_error(result, "interrupted")
     assert_nothing_written(out)
     assert set(os.listdir(tmp_path)) == {"stdout.txt", "stderr.txt"}
+
+
+def _point_at(bundle: Path, **fields) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["models"][0].update(fields)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink", "reference-dotdot", "empty-sha256"])
+def test_manifest_cannot_reach_outside_its_bundle(bundle_copy, tmp_path, case):
+    """A manifest that names a file outside the bundle (.., absolute, a link out) or switches off the digest is refused
+    before any backend sees a file: one BundleError naming manifest, field and path, and a one-line CLI error."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    first = json.loads((bundle_copy / "manifest.json").read_text())["models"][0]
+    shutil.copy(bundle_copy / first["file"], outside / "x.onnx")
+    field, fault = "file", "outside the bundle"
+    if case == "dotdot":
+        _point_at(bundle_copy, file="../outside/x.onnx")
+    elif case == "absolute":
+        _point_at(bundle_copy, file=str(outside / "x.onnx"))
+    elif case == "symlink":
+        (bundle_copy / "link.onnx").symlink_to(outside / "x.onnx")
+        _point_at(bundle_copy, file="link.onnx")
+    elif case == "reference-dotdot":
+        field = "reference"
+        _point_at(bundle_copy, reference="../outside/ref.npz")
+    else:
+        field, fault = "sha256", "sha256"
+        _point_at(bundle_copy, sha256="")
+    with pytest.raises(BundleError) as info:
+        load(bundle_copy)
+    assert "manifest.json" in str(info.value) and field in str(info.value) and fault in str(info.value)
+    for command in (["verify", str(bundle_copy)], ["bench", str(bundle_copy), "--runs", "1"]):
+        assert_one_line_error(animetool(*command, check=False), "manifest.json", field)
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_export_never_replaces_what_is_not_a_bundle(tmp_path, kind):
+    """-o naming a user's folder or file: refused in one line, and every byte of it stays."""
+    out = tmp_path / "mine"
+    if kind == "folder":
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me\n")
+    else:
+        out.write_text("keep me\n")
+    proc = animetool("export", "generator-standin", "-o", str(out), check=False)
+    assert_one_line_error(proc, str(out), "not an animetool bundle")
+    kept = (out / "notes.txt") if kind == "folder" else out
+    assert kept.read_text() == "keep me\n" and leftovers(out) == []
+    assert sorted(os.listdir(out)) == ["notes.txt"] if kind == "folder" else out.is_file()
+
+
+def test_a_bare_model_file_loads_and_runs(tmp_path_factory):
+    """load() takes one model file too (the README says so): its one entry is found without naming a precision."""
+    bundle = small_bundle(tmp_path_factory)
+    model = load(bundle / "generator-standin.int8.onnx").model()
+    assert model.run(np.zeros((1, 3, 128, 128), np.float32))[0].shape == (1, 3, 128, 128)
+
+
+def test_training_state_is_never_unpickled_and_ctrl_c_keeps_the_steps(tmp_path):
+    """A state file holding code is refused in one line (weights_only); Ctrl-C before the first periodic save still
+    saves, so the same command resumes instead of starting over."""
+    import pickle
+
+    import torch
+
+    from animetool.training import Trainer
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    state = tmp_path / "evil.state.pt"
+    state.write_bytes(pickle.dumps({"model": Boom()}))
+    proc = animetool("train", "generator", "--arch", "generator-standin", "--data", str(tmp_path), "--state",
+                     str(state), "-o", str(tmp_path / "g.safetensors"), "--steps", "1", check=False)
+    assert proc.returncode != 0 and not (tmp_path / "pwned").exists()
+
+    class Stops(Trainer):
+        def train_step(self, rng):
+            if self.step == 3:
+                raise KeyboardInterrupt
+            loss = self.model(torch.ones(2, 3)).pow(2).mean()
+            self.backward_step(loss, self.opt, self.model.parameters())
+            return {"total": float(loss.detach())}
+
+    good = tmp_path / "good.state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        Stops(torch.nn.Linear(3, 2), good, steps=10, seed=0).run()
+    assert Stops(torch.nn.Linear(3, 2), good, steps=10, seed=0).step == 3
+    with pytest.raises(ValueError, match="not a training state"):
+        Stops(torch.nn.Linear(3, 2), state, steps=10, seed=0)
+    assert not (tmp_path / "pwned").exists()  # torch.load with weights_only=False would have run the payload

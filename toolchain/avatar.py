@@ -31,7 +31,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.hypot(*v)), 1e-6)
 
 
-def _shade(c, k: float = 0.78) -> tuple:
+def shade(c, k: float = 0.78) -> tuple:
     """The darker cel tone: darker and a little cooler."""
     return tuple(float(x) for x in np.clip(np.asarray(c) * np.array([k, k * 0.97, k * 1.08]), 0, 1))
 
@@ -55,7 +55,7 @@ def _limb(p0: np.ndarray, p1: np.ndarray, r0: float, r1: float, colour) -> tuple
     n = _unit(np.array([-(p1 - p0)[1], (p1 - p0)[0]]))
     n = n if n @ LIGHT >= 0 else -n
     strip = np.stack([p0 + n * r0 * 0.25, p1 + n * r1 * 0.25, p1 + n * r1, p0 + n * r0])
-    return (_capsule(p0, p1, r0, r1), colour), (strip, _shade(colour))
+    return (_capsule(p0, p1, r0, r1), colour), (strip, shade(colour))
 
 
 class _Pen:
@@ -193,7 +193,7 @@ def _leg(pen: _Pen, b: _Body, a: Appearance, side: str, with_pelvis: bool) -> No
     if b.seg(k, f):
         toe = xy[f] + 0.2 * u * _unit(xy[f] - xy[k]) + 0.1 * u * np.array([b.yaw, 0])
         pen.part([(_ellipse(toe, 0.38 * u, 0.25 * u, 14), a.shoes)],
-                 [(_ellipse(toe + (0.12 * u, 0.08 * u), 0.24 * u, 0.15 * u, 10), _shade(a.shoes))])
+                 [(_ellipse(toe + (0.12 * u, 0.08 * u), 0.24 * u, 0.15 * u, 10), shade(a.shoes))])
 
 
 def _torso(pen: _Pen, b: _Body, a: Appearance) -> None:
@@ -211,12 +211,12 @@ def _torso(pen: _Pen, b: _Body, a: Appearance) -> None:
         sides.append(np.stack([top, 0.4 * top + 0.6 * bottom - sign * across * 0.12 * u, bottom]))
     neck = (xy[5] + xy[6]) / 2
     pen.part([(_capsule(neck, neck + b.up * 1.2 * u, 0.2 * u, 0.2 * u), a.skin)],
-             [(_capsule(neck, neck + b.up * 0.9 * u, 0.2 * u, 0.2 * u), _shade(a.skin, 0.82))])
+             [(_capsule(neck, neck + b.up * 0.9 * u, 0.2 * u, 0.2 * u), shade(a.skin, 0.82))])
     body = np.concatenate([sides[0][:1], [neck + b.up * 0.3 * u], sides[1], sides[0][:0:-1]])
     lit, shaded = sorted(sides, key=lambda side: side[:, 0].mean())  # the image-right side gets the shadow
-    shade = np.concatenate([shaded, (shaded + 0.3 * (lit - shaded))[::-1]])
+    shadow = np.concatenate([shaded, (shaded + 0.3 * (lit - shaded))[::-1]])
     collar = _ellipse(neck + b.up * 0.15 * u, 0.28 * u, 0.14 * u, 12)
-    pen.part([(body, a.top)], [(shade, _shade(a.top)), (collar, _shade(a.skin, 0.82))])
+    pen.part([(body, a.top)], [(shadow, shade(a.top)), (collar, shade(a.skin, 0.82))])
 
 
 def _head_frame(b: _Body):
@@ -251,9 +251,9 @@ def _back_hair(b: _Body, a: Appearance) -> tuple[list, list]:
         return [], []
     shape = shape + shift
     if not b.back:
-        return [(f(shape), _shade(a.hair, 0.85))], []  # behind the head: in its shadow
+        return [(f(shape), shade(a.hair, 0.85))], []  # behind the head: in its shadow
     lit_edge = shift[0] + (0.12 if style == "ponytail" else 0.45)
-    return [(f(shape), a.hair)], [(f(np.c_[np.maximum(shape[:, 0], lit_edge), shape[:, 1]]), _shade(a.hair))]
+    return [(f(shape), a.hair)], [(f(np.c_[np.maximum(shape[:, 0], lit_edge), shape[:, 1]]), shade(a.hair))]
 
 
 def _cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
@@ -272,14 +272,14 @@ def _cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _head(pen: _Pen, b: _Body, a: Appearance) -> None:
     f, yaw = _head_frame(b), b.yaw
-    light, dark = tuple(np.clip(np.asarray(a.hair) * 1.25 + 0.18, 0, 1)), _shade(a.hair)
+    light, dark = tuple(np.clip(np.asarray(a.hair) * 1.25 + 0.18, 0, 1)), shade(a.hair)
     ring = np.concatenate([_arc(0.92, 205, 255, 6), _arc(0.8, 255, 205, 6)])
     skull = np.concatenate([_arc(1.0, 180, 360, 13), [(0.97, 0.4), (0.68 + 0.2 * yaw, 0.86), (0.25 * yaw, 1.08),
                                                      (-0.68 + 0.2 * yaw, 0.86), (-0.97, 0.4)]])
     if b.back:
         nape = np.concatenate([_arc(1.08, 165, 375, 15), [(0.8, 0.75), (0.4, 0.62), (0.0, 0.82), (-0.4, 0.62),
                                                           (-0.8, 0.75)]])
-        pen.part([(f(skull), a.skin)], [(f(skull[13:]), _shade(a.skin, 0.85))])
+        pen.part([(f(skull), a.skin)], [(f(skull[13:]), shade(a.skin, 0.85))])
         pen.part([(f(nape), a.hair)], [(f(_arc(1.08, 300, 375, 8)), dark), (f(ring), light)])
         pen.part(*_back_hair(b, a))
         return
@@ -288,7 +288,7 @@ def _head(pen: _Pen, b: _Body, a: Appearance) -> None:
     eyes = [(yaw * 0.42 + s * 0.42 * (1 - 0.45 * abs(yaw)), 1 - 0.75 * max(0.0, -s * yaw)) for s in (-1, 1)]
     eyes = [e for e in eyes if e[1] > 0.45]  # the far eye hides behind the face in profile
     mouth = _ellipse(np.array([yaw * 0.5, 0.8]), 0.08, 0.04, 8)
-    pen.part([(f(skull), a.skin)], [(f(cheek), _shade(a.skin, 0.85)), (f(mouth), (0.6, 0.22, 0.25)),
+    pen.part([(f(skull), a.skin)], [(f(cheek), shade(a.skin, 0.85)), (f(mouth), (0.6, 0.22, 0.25)),
                                     *[(f(_ellipse(np.array([x, 0.68]), 0.14 * w, 0.05, 10)), blush) for x, w in eyes]])
     iris = tuple(np.clip(np.asarray(a.hair) * 0.9 + 0.08, 0, 1))
     for x, w in eyes:
@@ -296,8 +296,8 @@ def _head(pen: _Pen, b: _Body, a: Appearance) -> None:
         lash = np.concatenate([_arc(1.0, 185, 355, 9), _arc(1.28, 350, 190, 9)]) * (rx, 0.3) + c
         pen.part([(f(_ellipse(c, rx, 0.3, 16)), (1.0, 1.0, 1.0))],
                  [(f(_ellipse(c + look, 0.8 * rx, 0.26, 14)), iris),
-                  (f(_ellipse(c + look + (0, 0.1), 0.65 * rx, 0.14, 10)), _shade(iris, 0.6)),
-                  (f(_ellipse(c + look, 0.35 * rx, 0.11, 10)), _shade(iris, 0.3)),
+                  (f(_ellipse(c + look + (0, 0.1), 0.65 * rx, 0.14, 10)), shade(iris, 0.6)),
+                  (f(_ellipse(c + look, 0.35 * rx, 0.11, 10)), shade(iris, 0.3)),
                   (f(_ellipse(c + look + (-0.3 * rx, -0.1), 0.07, 0.07, 8)), (1.0, 1.0, 1.0)),
                   (f(lash), tuple(np.asarray(a.hair) * 0.25))])
     cap, shadow = _cap(a.hair_style, yaw)

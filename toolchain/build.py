@@ -136,6 +136,25 @@ def _interrupted(e: BaseException) -> bool:
     return False
 
 
+def is_bundle(path: Path) -> bool:
+    """A folder with a manifest.json, or a zip with one at its root: what export may replace."""
+    if path.is_dir():
+        return (path / MANIFEST).is_file()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return MANIFEST in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def refuse_non_bundle(out: Path) -> None:
+    """Export replaces an earlier bundle at OUT and nothing else: a user's folder or file there stays as it is."""
+    if out.is_symlink() or (out.exists() and not is_bundle(out)):
+        kind = "link" if out.is_symlink() else "folder" if out.is_dir() else "file"
+        raise ExportError(f"{out}: a {kind} that is not an animetool bundle is there; refusing to replace it "
+                          "(choose another -o, or move it away)")
+
+
 def write_manifest(root: Path, manifest: Manifest) -> None:
     tmp = root / f".{MANIFEST}.tmp"
     tmp.write_text(manifest.to_json())
@@ -161,12 +180,14 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                   out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True) -> Manifest:
     """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
     file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start."""
+    refuse_non_bundle(Path(out))
     table = targets()
     entries: list[ModelEntry] = []
     with _noting_sigint(), atomic_output(out) as root:
         for src in sources:
-            inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT,
-                                       task=src.task)
+            with quiet_native():  # default generator calibration runs the pose teacher: LiteRT's INFO line
+                inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT,
+                                           task=src.task)
             held = min(REFERENCE_COUNT, len(inputs) // 5)
             calib_inputs, ref_inputs = (inputs[:-held], inputs[-held:]) if held else (inputs, inputs[:REFERENCE_COUNT])
             ref = _reference(src, ref_inputs, root)

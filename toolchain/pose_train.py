@@ -206,4 +206,4 @@ class PoseTrainer(Trainer):
         b = batch(self.frames, self.size, self.stride, self.batch_size, rng, self.backgrounds)
         parts = losses(self.model(b["image"]), b)
         self.backward_step(parts["total"], self.opt, self.model.parameters())
-        return {k: float(v) for k, v in parts.items()}
+        return {k: float(v.detach()) for k, v in parts.items()}

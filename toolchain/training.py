@@ -33,10 +33,19 @@ class Trainer:
         self.ema = copy.deepcopy(model).eval()
         self.step, self.history = 0, []
         if self.state.exists():
-            s = torch.load(self.state, map_location="cpu", weights_only=False)
+            self._resume()
+
+    def _resume(self) -> None:
+        """Tensors and plain values only (weights_only): a state file cannot run code. Any fault is one ValueError."""
+        try:
+            s = torch.load(self.state, map_location="cpu", weights_only=True)
             for key, obj in self._parts().items():
                 obj.load_state_dict(s[key])
-            self.step, self.history = s["step"], s["history"]
+            self.step, self.history = int(s["step"]), list(s["history"])
+        except Exception as e:  # pickle, zip, key and shape errors all mean the same to the user
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ValueError(f"{self.state}: not a training state this run can resume ({first}); "
+                             "delete it to start over, or pass another --state") from None
 
     def _parts(self) -> dict:
         parts = {"model": self.model, "ema": self.ema, "opt": self.opt, "sched": self.sched}
@@ -74,16 +83,20 @@ class Trainer:
         if self.disc is not None:
             self.disc.train()
         last = time.monotonic()
-        while self.step < self.steps:
-            parts = self.train_step(np.random.default_rng([self.seed, self.step]))
-            self.sched.step()
-            if self.disc is not None:
-                self.sched_disc.step()
-            self._update_ema()
-            self.step += 1
-            self.history.append(parts["total"])
-            on_step(self.step, parts)
-            if time.monotonic() - last > save_every:
-                self.save()
-                last = time.monotonic()
+        try:
+            while self.step < self.steps:
+                parts = self.train_step(np.random.default_rng([self.seed, self.step]))
+                self.sched.step()
+                if self.disc is not None:
+                    self.sched_disc.step()
+                self._update_ema()
+                self.step += 1
+                self.history.append(parts["total"])
+                on_step(self.step, parts)
+                if time.monotonic() - last > save_every:
+                    self.save()
+                    last = time.monotonic()
+        except KeyboardInterrupt:
+            self.save()  # Ctrl-C keeps the steps done so far: the same command resumes from here
+            raise
         self.save()

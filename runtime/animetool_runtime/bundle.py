@@ -4,15 +4,17 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from .backends import BACKENDS, FORMAT_BACKEND, backend_name, open_session
-from .manifest import FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, sha256_path, to_layout
+from .manifest import (FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, model_files, sha256_path,
+                       to_layout)
 
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # a phone runtime prefers the smallest file that passed parity
 
@@ -94,7 +96,8 @@ class Bundle:
         if not cands:
             raise BundleError(f"{self.root}: bundle has no model {name or task!r} (it has {', '.join(self.names)})")
         fmts = [BACKENDS[self.backend][1]] if self.backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
-        precs = [self.precision] if self.precision else list(PRECISION_ORDER)
+        others = sorted({e.precision for e in cands} - set(PRECISION_ORDER))  # e.g. a bare file's "unknown", Core ML's w8
+        precs = [self.precision] if self.precision else list(PRECISION_ORDER) + others
         ranked = [e for f in fmts for p in precs for e in cands if e.format == f and e.precision == p]
         passed = [e for e in ranked if not (e.parity and e.parity.get("status") == "parity-failed")]
         if not (passed or ranked):
@@ -166,14 +169,39 @@ def _single_file(path: Path, threads: int | None) -> Manifest:
     return Manifest(models=[entry])
 
 
+def _contained(root: Path, rel: object, where: str) -> None:
+    """A path the manifest names must stay inside the bundle: relative, no '..', and no link that leads out."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise BundleError(f"{where} must name a file inside the bundle, got {rel!r}")
+    if rel.startswith(("/", "\\")) or PureWindowsPath(rel).is_absolute() or ".." in PurePosixPath(rel.replace("\\", "/")).parts:
+        raise BundleError(f"{where} {rel!r} points outside the bundle (absolute path or '..'); refused")
+    target, inside = root / rel, root.resolve()
+    for f in ([target] + (model_files(target) if target.exists() else [])):
+        if not f.resolve().is_relative_to(inside):
+            raise BundleError(f"{where} {rel!r} leads outside the bundle through a link ({f} -> {f.resolve()}); refused")
+
+
+def check_contract(root: Path, manifest: Manifest) -> Manifest:
+    """Every file and reference a bundle's manifest names lies inside the bundle, and every file has its sha256:
+    the runtime never reads or runs a file the bundle does not hold and vouch for."""
+    for i, e in enumerate(manifest.models):
+        where = f"{root / MANIFEST}: models[{i}] ({getattr(e, 'key', '?')})"
+        _contained(root, e.file, f"{where} file")
+        if e.reference is not None:
+            _contained(root, e.reference, f"{where} reference")
+        if not isinstance(e.sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", e.sha256):
+            raise BundleError(f"{where} sha256 {e.sha256!r} is not a sha256 digest: every bundle file must have one")
+    return manifest
+
+
 def load(path: str | Path, backend: str | None = None, precision: str | None = None, threads: int | None = None) -> Bundle:
     """Open a bundle folder, a bundle .zip, or one .onnx/.tflite/.xml/.mlpackage file."""
     path = Path(path)
     if not path.exists():
         raise BundleError(f"{path}: no such file or folder")
     if path.is_dir() and not path.name.endswith(".mlpackage"):
-        return Bundle(path, Manifest.read(path / MANIFEST), backend, precision, threads)
+        return Bundle(path, check_contract(path, Manifest.read(path / MANIFEST)), backend, precision, threads)
     if path.suffix == ".zip":
         root = _unzip(path)
-        return Bundle(root, Manifest.read(root / MANIFEST), backend, precision, threads)
+        return Bundle(root, check_contract(root, Manifest.read(root / MANIFEST)), backend, precision, threads)
     return Bundle(path.parent, _single_file(path, threads), backend, precision, threads)
