@@ -1,7 +1,6 @@
 """Shared fixtures: one real bundle of every registered model x target x precision, exported once per session."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
