@@ -326,3 +326,58 @@ def test_training_state_is_never_unpickled_and_ctrl_c_keeps_the_steps(tmp_path):
     with pytest.raises(ValueError, match="not a training state"):
         Stops(torch.nn.Linear(3, 2), state, steps=10, seed=0)
     assert not (tmp_path / "pwned").exists()  # torch.load with weights_only=False would have run the payload
+
+
+@pytest.mark.parametrize("case", ["runs-0", "backend-nosuch", "save-missing-folder", "steps-0", "every-0",
+                                  "corrupt-teacher", "corrupt-init", "out-under-a-file", "tiny-video"])
+def test_more_bad_arguments_fail_in_one_line(tmp_path, tmp_path_factory, case):
+    """Each is a one-line error naming the option or file, a non-zero exit, and nothing written."""
+    bundle = str(small_bundle(tmp_path_factory))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(1000))
+    (tmp_path / "afile").write_text("x")
+    data = str(tmp_path / "nodata")
+    posedata = str(_small_posedata(tmp_path_factory)) if case.startswith("corrupt") else ""  # real poses: data is read first
+    args, needles, out = {
+        "runs-0": (["bench", bundle, "--runs", "0"], ["runs 0"], None),
+        "backend-nosuch": (["bench", bundle, "--backend", "nosuch"], ["nosuch", "onnxruntime"], None),
+        "save-missing-folder": (["bench", bundle, "--save", str(tmp_path / "no" / "r.json")], ["--save", "does not exist"], None),
+        "steps-0": (["train", "generator", "--data", data, "-o", str(tmp_path / "g.safetensors"), "--steps", "0"], ["--steps 0"],
+                    tmp_path / "g.safetensors"),
+        "every-0": (["data", "-o", str(tmp_path / "d"), "--every", "0"], ["--every 0"], tmp_path / "d"),
+        "corrupt-teacher": (["distill", "generator", "--teacher", str(corrupt), "--data", posedata,
+                             "-o", str(tmp_path / "s.safetensors"), "--steps", "1"], ["corrupt.safetensors"], tmp_path / "s.safetensors"),
+        "corrupt-init": (["train", "generator", "--init", str(corrupt), "--data", posedata,
+                          "-o", str(tmp_path / "s.safetensors"), "--steps", "1"], ["corrupt.safetensors"], tmp_path / "s.safetensors"),
+        "out-under-a-file": (["export", "generator-standin", "-o", str(tmp_path / "afile" / "b")], ["afile", "not a folder"], None),
+        "tiny-video": (["animate", str(_tiny_video(tmp_path)), "-o", str(tmp_path / "t.mp4"), "--bundle", bundle],
+                       ["tiny.mkv", "too small"], tmp_path / "t.mp4"),
+    }[case]
+    assert_one_line_error(animetool(*args, check=False), *needles)
+    assert out is None or not out.exists()
+
+
+def _tiny_video(tmp_path: Path) -> Path:
+    """A real 1x1-pixel video (FFV1 in Matroska: H.264 cannot be that small)."""
+    import av
+
+    path = tmp_path / "tiny.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=10)
+        s.width = s.height = 1
+        s.pix_fmt = "yuv420p"
+        for _ in range(3):
+            for packet in s.encode(av.VideoFrame.from_ndarray(np.zeros((1, 1, 3), np.uint8), format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path
+
+
+def _small_posedata(tmp_path_factory) -> Path:
+    from animetool.data import build
+
+    out = tmp_path_factory.getbasetemp() / "posedata-for-bad-inputs"
+    if not (out / "index.json").exists():
+        build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
+    return out

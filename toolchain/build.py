@@ -148,7 +148,13 @@ def is_bundle(path: Path) -> bool:
 
 
 def refuse_non_bundle(out: Path) -> None:
-    """Export replaces an earlier bundle at OUT and nothing else: a user's folder or file there stays as it is."""
+    """Export replaces an earlier bundle at OUT and nothing else: a user's folder or file there stays as it is. And
+    OUT must be writable: its nearest existing parent is a folder we may write in."""
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ExportError(f"{out}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"{out}: cannot write in {parent} (permission denied)")
     if out.is_symlink() or (out.exists() and not is_bundle(out)):
         kind = "link" if out.is_symlink() else "folder" if out.is_dir() else "file"
         raise ExportError(f"{out}: a {kind} that is not an animetool bundle is there; refusing to replace it "

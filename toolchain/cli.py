@@ -94,6 +94,8 @@ def export(
             bar.update(task, completed=steps, description="done")
     except _user_errors() as e:
         fail(str(e))
+    except OSError as e:  # disk full, permissions changed mid-way: the atomic write left nothing behind
+        fail(f"{out}: cannot write the bundle ({e.strerror or e}); nothing was written")
     except KeyboardInterrupt:
         fail(f"{out}: interrupted; nothing was written")
     if as_json:
@@ -173,6 +175,8 @@ def bench(
         n_threads = [int(t) for t in threads.split(",")]
     except ValueError:
         fail(f"--threads {threads!r}: expected integers like 1,2")
+    if save and not save.parent.is_dir():
+        fail(f"--save {save}: folder {save.parent} does not exist")
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                       transient=True) as bar:

@@ -68,12 +68,22 @@ def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
     tmp.replace(out)
 
 
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A .safetensors file's tensors and metadata; a corrupt or foreign file is one ValueError naming it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+    except Exception as e:  # SafetensorError, OSError: the user sees the file and the reason, not the library
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ValueError(f"{path}: not a readable .safetensors weights file ({first})") from None
+
+
 def _init_from(net: torch.nn.Module, path: Path) -> None:
     """Start from a checkpoint; layers it lacks (a newly added branch) start at zero, so the network starts out
     computing exactly what the checkpoint did."""
-    from safetensors.torch import load_file
-
-    missing, unexpected = net.load_state_dict(load_file(str(path)), strict=False)
+    missing, unexpected = net.load_state_dict(read_weights(Path(path))[0], strict=False)
     if unexpected:
         raise ValueError(f"{path}: weights {', '.join(unexpected)} do not belong to {type(net).__name__}")
     with torch.no_grad():
@@ -107,14 +117,12 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
         trainer.run(on_step)
         _save(trainer.ema, out, {**meta, "source": "pix2pix (L1 + GAN) on rendered pairs" + (f", from {init}" if init else "")})
     else:
-        from safetensors import safe_open
-
-        with safe_open(str(teacher), "pt") as f:
-            tmeta = f.metadata() or {}
+        tweights, tmeta = read_weights(Path(teacher))
         t = create_model(tmeta.get("arch", "generator-teacher"), pretrained=False)
-        from safetensors.torch import load_file
-
-        t.load_state_dict(load_file(str(teacher)))
+        try:
+            t.load_state_dict(tweights)
+        except RuntimeError as e:
+            raise ValueError(f"{teacher}: not weights of {tmeta.get('arch', 'generator-teacher')} ({str(e).splitlines()[0]})") from None
         trainer = StudentTrainer(Distiller(net, t), t, discriminator(), poses, state, steps, seed, batch_size, size)
         trainer.run(on_step)
         _save(trainer.ema.student, out, {**meta, "teacher": str(teacher), "source": "distilled from the generator teacher"})

@@ -23,6 +23,9 @@ def data(
 ) -> None:
     """Extract frames of real footage and cache the teacher's pose pseudo-labels for distillation."""
     from .data import DEFAULT_SOURCES, DataError, build
+
+    if every < 1 or (limit is not None and limit < 1):
+        fail(f"--every {every} / --limit {limit}: both must be at least 1")
     from .teachers import TeacherError
 
     try:
@@ -86,6 +89,8 @@ def _train(out: Path, steps: int, as_json: bool, run) -> None:
     from .data import DataError
     from .teachers import TeacherError
 
+    if steps < 1:
+        fail(f"--steps {steps}: must be at least 1")
     try:
         with progress(transient=as_json) as bar:
             task = bar.add_task("training", total=steps)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from . import device
-from .backends import FORMAT_BACKEND
+from .backends import FORMAT_BACKEND, backend_name
 from .bundle import load
 from .manifest import BundleError, size_bytes
 from .parity import headline, measure, to_layout
@@ -48,6 +48,10 @@ def run_one(bundle: str, key: str, threads: int, runs: int, warmup: int) -> dict
 def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (1,), runs: int = 50, warmup: int = 5,
           timeout: float = 600, on_row=lambda row: None) -> dict:
     """All rows of a bundle; a row that fails gives status 'failed' and the reason instead of stopping the run."""
+    if runs < 1 or warmup < 0 or not threads or min(threads) < 1:
+        raise BundleError(f"runs {runs}, warmup {warmup}, threads {list(threads)}: runs and threads must be at least 1, "
+                          "warmup 0 or more")
+    backends = [backend_name(b) for b in backends] if backends else None  # an unknown name: BundleError naming them all
     manifest = load(bundle).manifest
     rows = []
     for e in manifest.models:

@@ -86,11 +86,11 @@ class Manifest:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             got = data.get("schema") if isinstance(data, dict) else None
             raise BundleError(f"{path}: manifest schema {got!r} is not supported (this runtime reads schema {SCHEMA})")
-        try:
-            models = [ModelEntry.from_dict(m) for m in data["models"]]
-        except (KeyError, TypeError) as e:
-            raise BundleError(f"{path}: manifest entry is missing field {e}") from None
-        return cls(models=models, created_by=data.get("created_by", ""), schema=SCHEMA)
+        from .contract import validate
+
+        validate(data, str(path))
+        return cls(models=[ModelEntry.from_dict(m) for m in data["models"]], created_by=data.get("created_by", ""),
+                   schema=SCHEMA)
 
 
 def model_files(path: Path) -> list[Path]:

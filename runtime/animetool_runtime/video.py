@@ -37,6 +37,9 @@ def _av():
     return av
 
 
+MIN_SIDE = 16  # pixels: below this no pose model finds anyone, and H.264 wants more than 1x1
+
+
 class Reader:
     """An input video or image: rgb frames one at a time, and the audio packets met on the way (for the writer)."""
 
@@ -59,6 +62,10 @@ class Reader:
         rate = self.video.average_rate or self.video.guessed_rate or Fraction(30)
         self.fps = Fraction(rate).limit_denominator(100000)
         self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
+        if min(self.width, self.height) < MIN_SIDE:
+            self.container.close()
+            raise VideoError(f"{self.path}: {self.width}x{self.height} pixels is too small to show a person "
+                             f"(at least {MIN_SIDE}x{MIN_SIDE})")
         self.frames_hint = int(self.video.frames or 0) or None  # container's count; may be missing
 
     def frames(self, on_audio=None) -> Iterator[np.ndarray]:
