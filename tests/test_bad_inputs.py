@@ -381,3 +381,47 @@ def _small_posedata(tmp_path_factory) -> Path:
     if not (out / "index.json").exists():
         build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
     return out
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_kill_9_mid_export_keeps_the_old_bundle_and_the_next_export_tidies(tmp_path, tmp_path_factory):
+    """kill -9 while exporting over an existing bundle: OUT still holds the whole old bundle; the partial folder the
+    dead process left is removed by the next export, which swaps its bundle in with one atomic exchange."""
+    out = Path(shutil.copytree(small_bundle(tmp_path_factory), tmp_path / "OUT"))
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "animetool.cli", "export", "-t", "all", "-p", "all", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not leftovers(out):
+            assert proc.poll() is None and time.monotonic() < deadline, "no partial folder appeared"
+            time.sleep(0.05)
+        time.sleep(3)
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert leftovers(out) == [f".OUT.partial-{proc.pid}"]
+    animetool("export", "generator-standin", "-t", "onnx", "-o", str(out))
+    assert leftovers(out) == [] and [e.key for e in load(out).manifest.models] == ["generator-standin/onnx/fp32"]
+
+
+def test_an_old_bundle_a_dead_export_moved_aside_comes_back(tmp_path, tmp_path_factory):
+    """Where the atomic exchange is unavailable, export moves OUT aside before renaming the new one in; if it died in
+    between, the next export puts the old bundle back before anything else (here the export then fails: OUT stays)."""
+    out = tmp_path / "OUT"
+    moved = Path(shutil.copytree(small_bundle(tmp_path_factory), tmp_path / f".OUT.old-{_dead_pid()}"))
+    before = {p.relative_to(moved): p.read_bytes() for p in moved.rglob("*") if p.is_file()}
+    (tmp_path / f".OUT.partial-{_dead_pid()}").mkdir()
+    proc = animetool("export", "generator-standin", "--calib", str(tmp_path / "nothing-here"), "-p", "int8", "-o", str(out),
+                     check=False)
+    assert_one_line_error(proc, "nothing-here")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert leftovers(out) == []

@@ -65,11 +65,49 @@ def quiet_native() -> Iterator[None]:
             os.close(saved[1])
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); False where the
+    system or file system cannot, and the caller falls back to two renames."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if sys.platform == "darwin":
+            return libc.renamex_np(os.fsencode(a), os.fsencode(b), 0x2) == 0
+        return libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0  # AT_FDCWD, RENAME_EXCHANGE
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(out: Path) -> None:
+    """Tidy what a killed export (kill -9, power loss) left beside OUT: its partial folder or zip goes; an old bundle
+    it had moved aside comes back to OUT if OUT is missing (only the two-rename fallback can leave that)."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(partial|old)-(\d+)(\.zip)?$")
+    for p in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
+        m = pattern.match(p.name)
+        if not m or _alive(int(m.group(2))):
+            continue
+        if m.group(1) == "old" and not out.exists() and not out.is_symlink():
+            p.rename(out)
+        else:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_output(out: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside out; on success it becomes out (folder, or .zip), on any failure it is removed."""
+    """Yield a temporary folder beside out; on success it becomes out (folder, or .zip) in one atomic swap, so OUT
+    always holds a whole bundle, the old or the new; on any failure the temporary folder is removed."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -83,9 +121,15 @@ def atomic_output(out: Path) -> Iterator[Path]:
                     zf.write(f, f.relative_to(tmp).as_posix())
             shutil.rmtree(tmp)
         old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
+        if not out.exists():
+            final.rename(out)
+        elif final.is_file() and out.is_file():
+            final.replace(out)  # one rename replaces a file atomically
+        elif _exchange(final, out):
+            old = final  # the old bundle now sits at the temporary name
+        else:
             out.rename(old)
-        final.rename(out)
+            final.rename(out)
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,6 +15,10 @@ def _ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_probe"]:
+        from .backends import probe_main
+
+        return probe_main(argv[1], argv[2])
     if argv[:1] == ["_bench_one"]:
         from .bench import run_one
 

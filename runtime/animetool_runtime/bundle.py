@@ -85,8 +85,13 @@ class Model:
                 raise ValueError(f"{self.entry.key}: input {spec.name} must be {want} ({layout or spec.layout}), got {list(x.shape)}")
         feeds = [np.ascontiguousarray(to_layout(quantize(x, s), layout or s.layout, s.layout))
                  for x, s in zip(inputs, self.entry.inputs)]
+        try:
+            ys = self.session.run(feeds)
+        except Exception as e:  # the inputs matched the manifest, so this is the file's fault (or the backend's)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise BundleError(f"{self.path}: {self.backend} failed running this model ({first})") from None
         return [dequantize(np.ascontiguousarray(to_layout(np.asarray(y), s.layout, layout or s.layout)), s)
-                for y, s in zip(self.session.run(feeds), self.entry.outputs)]
+                for y, s in zip(ys, self.entry.outputs)]
 
     __call__ = run
 
