@@ -425,3 +425,15 @@ def test_an_old_bundle_a_dead_export_moved_aside_comes_back(tmp_path, tmp_path_f
     assert_one_line_error(proc, "nothing-here")
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert leftovers(out) == []
+
+
+def test_a_file_whose_tensors_differ_from_its_manifest_is_refused(bundle_copy):
+    """The manifest says one shape, the file another: refused when opened, naming file, tensor and both shapes."""
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    entry = next(m for m in manifest["models"] if m["format"] == "onnx" and m["precision"] == "fp32")
+    entry["inputs"][0]["shape"] = [1, 3, 64, 64]
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as info:
+        load(bundle_copy, backend="onnx", precision="fp32").model("generator-standin")
+    assert entry["file"] in str(info.value) and "[1, 3, 128, 128]" in str(info.value) and "[1, 3, 64, 64]" in str(info.value)
+    _verify_reports(bundle_copy, entry["file"], "in the manifest")

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +24,7 @@ from animetool_runtime.animate import Animator
 from animetool_runtime.bundle import load
 from animetool_runtime.pose.track import suppress
 from animetool_runtime.video import Reader
-from conftest import ROOT, need
+from conftest import ROOT, need, small_bundle
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WEB = ROOT / "android_demo" / "web"
@@ -206,3 +207,21 @@ def test_apk_build_names_a_folder_that_is_not_a_bundle(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == f"{tmp_path}: no manifest.json (not an animetool bundle folder)"
     assert not (tmp_path / "x.apk").exists()
+
+
+def test_demo_and_apk_refuse_a_manifest_that_names_files_outside_the_bundle(tmp_path, tmp_path_factory):
+    """Neither the demo server nor the APK build reads a file the manifest places outside its bundle."""
+    from animetool.demo import DemoError, serve
+
+    bundle = Path(shutil.copytree(small_bundle(tmp_path_factory), tmp_path / "bundle"))
+    (tmp_path / "secret.onnx").write_bytes(b"not yours")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["models"][0]["file"] = "../secret.onnx"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DemoError, match="outside the bundle"):
+        serve(bundle, "127.0.0.1", 0)
+    need(APK_TOOLS)
+    apk = tmp_path / "x.apk"
+    proc = subprocess.run(["bash", str(ROOT / "android_demo/android/build.sh"), str(bundle), str(apk)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "not a file inside the bundle" in proc.stderr and not apk.exists(), proc.stderr[-2000:]

@@ -57,7 +57,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         clean = path.split("?", 1)[0].split("#", 1)[0]
         if clean.startswith("/bundle/"):
             rel = Path(*[p for p in clean[len("/bundle/"):].split("/") if p not in ("", ".", "..")])
-            return str(self.bundle / rel)
+            path = (self.bundle / rel).resolve()
+            return str(path if path.is_relative_to(self.bundle) else self.bundle / "not-found")  # no link out
         return super().translate_path(path)
 
     def end_headers(self) -> None:
@@ -84,6 +85,12 @@ def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000) -> http.serve
     root = web_root()
     if not (bundle / "manifest.json").is_file():
         raise DemoError(f"{bundle}: no manifest.json (not an animetool bundle folder)")
+    from animetool_runtime import BundleError, load
+
+    try:
+        load(bundle)  # the manifest's schema, and every file it names inside the bundle
+    except BundleError as e:
+        raise DemoError(str(e)) from None
     handler = functools.partial(Handler, directory=str(root), bundle=bundle.resolve())
     try:
         server = http.server.ThreadingHTTPServer((host, port), handler)

@@ -38,7 +38,10 @@ m["models"] = [e for e in m["models"] if e["format"] in ("onnx", "tflite")]
 if not m["models"]:
     sys.exit(f"{src}: no ONNX or TFLite models to put in the app")
 for e in m["models"]:
-    shutil.copy2(src / e["file"], dst / e["file"])
+    name = Path(str(e["file"]))
+    if name.is_absolute() or len(name.parts) != 1 or not (src / name).resolve().is_relative_to(src.resolve()):
+        sys.exit(f"{src}: the manifest names {e['file']!r}, which is not a file inside the bundle; refused")
+    shutil.copy2(src / name, dst / name)
 (dst / "manifest.json").write_text(json.dumps(m, indent=1))
 print(f"bundle: {len(m['models'])} entries ({', '.join(sorted({e['name'] for e in m['models']}))})")
 PY
