@@ -36,10 +36,10 @@ def backend_name(name: str) -> str:
     return name
 
 
-# Backends seen to crash the process (SIGSEGV, SIGABRT) on corrupt but well-formed files: 1 in 60 structurally
-# mutated .tflite files here. A file is first loaded and run once in a child process; a crash there is a BundleError
-# here, and a file that passed is remembered by its sha256 so it is probed once per machine.
-PROBED = ("litert",)
+# Native runtimes can crash the process (SIGSEGV, SIGABRT) on corrupt but well-formed files: LiteRT did on 1 in 60
+# structurally mutated .tflite files here. A file is first loaded and run once in a child process; a crash there is a
+# BundleError here, and a file that passed is remembered by its sha256 (in the cache), so each is probed once.
+PROBED = ("litert", "onnxruntime", "openvino")
 
 
 def _probe(backend: str, path: Path) -> None:
