@@ -84,6 +84,20 @@ def _block(check: _Check, block: Any, at: str, rules: dict) -> None:
             check(ok(block[key]), f"{at}.{key}", what, block[key])
 
 
+def _fits_input(check: _Check, e: dict, at: str) -> None:
+    """Pre-processing makes exactly the first input: its size (and a generator's channel count) match that tensor."""
+    pre, first = e.get("preprocess", {}), e["inputs"][0]
+    if "size" not in pre or len(first["shape"]) != 4:
+        return
+    nhwc = first.get("layout", "NCHW") == "NHWC"
+    h, w = first["shape"][1:3] if nhwc else first["shape"][2:4]
+    c = first["shape"][3] if nhwc else first["shape"][1]
+    check(h < 1 or w < 1 or list(pre["size"]) == [h, w], f"{at}.preprocess.size", f"the input's height and width {[h, w]}",
+          pre["size"])
+    check(c < 1 or "channels" not in pre or pre["channels"] == c, f"{at}.preprocess.channels", f"the input's {c} channels",
+          pre.get("channels"))
+
+
 def _entry(check: _Check, e: Any, at: str) -> None:
     check(isinstance(e, dict), at, "an object", e)
     for key in ("name", "precision", "file"):
@@ -97,6 +111,7 @@ def _entry(check: _Check, e: Any, at: str) -> None:
         for j, t in enumerate(e[key]):
             _tensor(check, t, f"{at}.{key}[{j}]")
     _block(check, e.get("preprocess", {}), f"{at}.preprocess", PREPROCESS)
+    _fits_input(check, e, at)
     _block(check, e.get("postprocess", {}), f"{at}.postprocess", POSTPROCESS)
     for key in ("source", "export"):
         check(isinstance(e.get(key, {}), dict), f"{at}.{key}", "an object", e.get(key))
