@@ -431,9 +431,37 @@ def test_a_file_whose_tensors_differ_from_its_manifest_is_refused(bundle_copy):
     """The manifest says one shape, the file another: refused when opened, naming file, tensor and both shapes."""
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     entry = next(m for m in manifest["models"] if m["format"] == "onnx" and m["precision"] == "fp32")
-    entry["inputs"][0]["shape"] = [1, 3, 64, 64]
+    entry["outputs"][0]["shape"] = [1, 3, 64, 64]
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError) as info:
         load(bundle_copy, backend="onnx", precision="fp32").model("generator-standin")
     assert entry["file"] in str(info.value) and "[1, 3, 128, 128]" in str(info.value) and "[1, 3, 64, 64]" in str(info.value)
     _verify_reports(bundle_copy, entry["file"], "in the manifest")
+
+
+def test_ctrl_c_during_training_saves_and_the_same_command_resumes(tmp_path, tmp_path_factory):
+    """SIGINT to `animetool train generator` within its first 3-minute save interval: the steps done are saved, the
+    one-line message says to rerun, and rerunning continues from there instead of starting over."""
+    import torch
+
+    state, out = tmp_path / "g.state.pt", tmp_path / "g.safetensors"
+    cmd = [sys.executable, "-m", "animetool.cli", "train", "generator", "--arch", "generator-student", "--data",
+           str(_small_posedata(tmp_path_factory)), "-o", str(out), "--state", str(state), "--steps", "100000",
+           "--batch-size", "2"]
+    stderr = tmp_path / "stderr.txt"
+    with open(stderr, "w") as se:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=se, env=dict(os.environ, COLUMNS="200"),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        time.sleep(25)  # imports, data, a few steps
+        assert proc.poll() is None, stderr.read_text()[-3000:]
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_one_line_error(subprocess.CompletedProcess(cmd, rc, "", stderr.read_text()), "interrupted", "resume")
+    saved = torch.load(state, weights_only=True)["step"]
+    assert saved >= 1 and not out.exists()
+    done = animetool(*cmd[3:-4], "--steps", str(saved + 1), "--batch-size", "2", "--json")
+    assert json.loads(done.stdout)["steps"] == saved + 1 and out.exists()

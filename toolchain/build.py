@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from animetool_runtime.backends import FORMAT_BACKEND, trust
 from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
 from . import __version__, calib
@@ -265,6 +266,8 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         msg = text.splitlines()[0] if text else type(e).__name__
                         hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
                         raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
+                    if tname in FORMAT_BACKEND:  # made here by the target's own tool: no child-process probe needed
+                        trust(FORMAT_BACKEND[tname], root / res.file)
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
                                    size_bytes=size_bytes(root / res.file),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,

@@ -42,16 +42,27 @@ def backend_name(name: str) -> str:
 PROBED = ("litert", "onnxruntime", "openvino")
 
 
+def _mark(backend: str, path: Path) -> Path:
+    """The cache marker of a file that loaded and ran cleanly: by the digest of all its parts (an .xml with its .bin)."""
+    from ..bundle import cache_root
+    from ..manifest import sha256_path
+
+    return cache_root() / "probed" / f"{backend}-{sha256_path(path)}"
+
+
+def trust(backend: str, path: Path) -> None:
+    """Record a file as safe to load in-process without a probe: one this machine's exporter has just written."""
+    mark = _mark(backend_name(backend), path)
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+
+
 def _probe(backend: str, path: Path) -> None:
-    import hashlib
     import signal
     import subprocess
     import sys
 
-    from ..bundle import cache_root
-
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    mark = cache_root() / "probed" / f"{backend}-{digest}"
+    mark = _mark(backend, path)
     if mark.exists():
         return
     cmd = [sys.executable, "-m", "animetool_runtime", "_probe", backend, str(path)]
