@@ -465,3 +465,22 @@ def test_ctrl_c_during_training_saves_and_the_same_command_resumes(tmp_path, tmp
     assert saved >= 1 and not out.exists()
     done = animetool(*cmd[3:-4], "--steps", str(saved + 1), "--batch-size", "2", "--json")
     assert json.loads(done.stdout)["steps"] == saved + 1 and out.exists()
+
+
+@pytest.mark.parametrize("fault", ["garbage", "pickled", "wrong-shape", "no-arrays"])
+def test_a_damaged_reference_fails_its_rows_in_one_line(bundle_copy, fault):
+    """verify and bench read the held-out reference as arrays only: a damaged one fails the rows that use it, naming it."""
+    ref = bundle_copy / "reference" / "generator-standin.npz"
+    if fault == "garbage":
+        ref.write_bytes(b"garbage" * 10)
+    elif fault == "pickled":
+        np.savez(ref, input=np.array([object()], dtype=object))
+    elif fault == "wrong-shape":
+        np.savez(ref, input=np.zeros((2, 3, 64, 64), np.float32), **{"output:image": np.zeros((2, 3, 64, 64), np.float32)})
+    else:
+        np.savez(ref, other=np.zeros(3))
+    proc = animetool("verify", str(bundle_copy), "--json", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout)
+    assert rows and all(r["status"] == "failed" and "generator-standin.npz" in r["reason"] and "\n" not in r["reason"]
+                        for r in rows), rows

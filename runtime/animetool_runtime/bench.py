@@ -13,7 +13,7 @@ from . import device
 from .backends import FORMAT_BACKEND, backend_name
 from .bundle import load
 from .manifest import BundleError, size_bytes
-from .parity import headline, measure, to_layout
+from .parity import headline, measure, reference, to_layout
 
 
 def run_one(bundle: str, key: str, threads: int, runs: int, warmup: int) -> dict:
@@ -27,7 +27,7 @@ def run_one(bundle: str, key: str, threads: int, runs: int, warmup: int) -> dict
         par = measure(model, b.root / entry.reference)
         row["parity"] = headline(par)
         row["status"] = par["status"]
-        x = to_layout(np.load(b.root / entry.reference)["input"][:1], "NCHW", entry.inputs[0].layout)
+        x = to_layout(reference(b.root / entry.reference)[0][:1], "NCHW", entry.inputs[0].layout)
     else:
         row["status"] = "ok"
         x = np.random.default_rng(0).random(entry.inputs[0].shape, dtype=np.float32)

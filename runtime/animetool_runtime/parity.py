@@ -1,11 +1,13 @@
 """Parity of an exported model against the PyTorch reference outputs stored in the bundle (reference/<model>.npz)."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .bundle import Model
+from .manifest import BundleError
 from .manifest import to_layout  # noqa: F401 - re-exported: parity users move arrays between layouts
 from .pose.decode import decode_heatmaps
 
@@ -20,9 +22,16 @@ TOLERANCES = {
 
 
 def reference(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The stored PyTorch inputs (N x input shape, NCHW) and outputs, keyed by output name."""
-    with np.load(path) as z:
-        return z["input"], {k[len("output:"):]: z[k] for k in z.files if k.startswith("output:")}
+    """The stored PyTorch inputs (N x input shape, NCHW) and outputs, keyed by output name (no pickles: arrays only)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, refs = z["input"], {k[len("output:"):]: z[k] for k in z.files if k.startswith("output:")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise BundleError(f"{path}: not a readable reference .npz with 'input' and 'output:*' arrays "
+                          f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+    if not refs or x.dtype.kind != "f" or any(r.dtype.kind != "f" or len(r) != len(x) for r in refs.values()):
+        raise BundleError(f"{path}: reference arrays must be float, one output per input, and at least one output")
+    return x, refs
 
 
 def task_metric(model: Model, name: str, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
@@ -47,7 +56,10 @@ def measure(model: Model, ref_path: Path) -> dict:
     src = "NCHW"
     outs: dict[str, list[np.ndarray]] = {o.name: [] for o in entry.outputs}
     for x in inputs:
-        ys = model.run(to_layout(x[None], src, entry.inputs[0].layout))
+        try:
+            ys = model.run(to_layout(x[None], src, entry.inputs[0].layout))
+        except ValueError as e:  # the reference's inputs do not fit the model the manifest describes
+            raise BundleError(f"{ref_path}: {e}") from None
         for spec, y in zip(entry.outputs, ys):
             outs[spec.name].append(to_layout(y, spec.layout, src)[0])
     result: dict = {"samples": int(len(inputs)), "outputs": {}}
@@ -55,6 +67,8 @@ def measure(model: Model, ref_path: Path) -> dict:
     ok = True
     for ref_name, (name, got) in zip(refs, outs.items()):
         ref, out = refs[ref_name], np.stack(got)
+        if ref.shape != out.shape:
+            raise BundleError(f"{ref_path}: output:{ref_name} is {list(ref.shape)}, the model gives {list(out.shape)} ({name})")
         span = float(ref.max() - ref.min()) or 1.0
         err = np.abs(out - ref)
         rel_max, rel_mean = float(err.max()) / span, float(err.mean()) / span
