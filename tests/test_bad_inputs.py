@@ -453,8 +453,11 @@ def test_ctrl_c_during_training_saves_and_the_same_command_resumes(tmp_path, tmp
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=se, env=dict(os.environ, COLUMNS="200"),
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        time.sleep(25)  # imports, data, a few steps
-        assert proc.poll() is None, stderr.read_text()[-3000:]
+        deadline = time.monotonic() + 600
+        while "step 1:" not in stderr.read_text():  # the log's first-step line: training has begun
+            assert proc.poll() is None and time.monotonic() < deadline, stderr.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(2)
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=120)
     finally:

@@ -48,11 +48,11 @@ def data(
 
 
 def _step_reporter(bar: Progress, task):
-    """Progress bar on a terminal; a plain line every 100 steps otherwise (nohup logs)."""
+    """Progress bar on a terminal; otherwise (nohup logs) a plain line at the first step and every 100 steps."""
 
     def report(i: int, parts: dict) -> None:
         bar.update(task, completed=i, description=f"loss {parts['total']:.3f}")
-        if not console.is_terminal and i % 100 == 0:
+        if not console.is_terminal and (i == 1 or i % 100 == 0):
             console.print(f"step {i}: " + " ".join(f"{k} {v:.4f}" for k, v in parts.items()), highlight=False)
 
     return report
