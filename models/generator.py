@@ -99,16 +99,18 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
     return total
 
 
-# The conditioning layout is defined once, in animetool_runtime.character (58 channels: 17 keypoint maps, 19 limb
-# maps, 22 appearance values); models import torch only, so the count is repeated here and checked by the tests.
-CONDITIONING_CHANNELS = 58
+# The conditioning layout is defined once, in animetool_runtime.character (60 channels: 17 keypoint maps, 19 limb
+# maps, 22 appearance values, 2 face maps); models import torch only, so the count is repeated here and checked by the
+# tests, as is the layout's version, which the bundle records so a runtime never feeds a generator another layout.
+CONDITIONING_CHANNELS = 60
+CONDITIONING_LAYOUT = 2
 COLOUR_CHANNELS = (36, 51)  # the painted skin, hair, top, bottom and shoe colours (after 17 keypoint + 19 limb maps)
 SIZE = 128
 
 
 def _pre(size: int) -> dict:
     return {"kind": "conditioning", "size": [size, size], "fill": 0.8, "channels": CONDITIONING_CHANNELS,
-            "builder": "animetool_runtime.character.conditioning"}
+            "layout": CONDITIONING_LAYOUT, "builder": "animetool_runtime.character.conditioning"}
 
 
 _PRE = _pre(SIZE)
@@ -116,7 +118,7 @@ _POST = {"decoder": "rgba", "range": [0, 1], "channels": ["r", "g", "b", "alpha"
 
 
 @register_model("generator-teacher", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-teacher.v2.safetensors")
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-teacher.v3.safetensors")
 def generator_teacher() -> nn.Module:
     return UNetGenerator(CONDITIONING_CHANNELS, width=32)
 

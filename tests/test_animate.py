@@ -91,7 +91,8 @@ def test_one_euro_smoothing_lowers_jitter_with_bounded_lag():
         pos = base + [300 + 2.0 * i, 300 + 40 * np.sin(i / 20)]  # walking right, bobbing
         noisy = pos + rng.normal(0, 3.0, pos.shape)
         people = np.concatenate([noisy, np.ones((17, 1))], 1)[None].astype(np.float32)
-        (track,) = tracker.update(people, i)
+        tracker.update(people, i)
+        (track,) = tracker.tracks
         assert track.id == 0
         truth.append(pos), raw.append(people[0]), smooth.append(track.keypoints)
     raw_j, smooth_j = jitter(np.stack(raw)), jitter(np.stack(smooth))
@@ -153,6 +154,15 @@ def test_a_video_with_nobody_warns_and_a_bundle_without_generator_fails(app_bund
     proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(app_bundle), "--size", "200",
                      check=False)
     assert_one_line_error(proc, "no generator drawing at 200 px")
+
+    old = tmp_path / "old-layout"  # a bundle exported before the conditioning changed: its generators learnt layout 1
+    shutil.copytree(app_bundle, old)
+    m = Manifest.read(old / MANIFEST)
+    for e in m.models:
+        e.preprocess.pop("layout", None)
+    (old / MANIFEST).write_text(m.to_json())
+    proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(old), check=False)
+    assert_one_line_error(proc, "old-layout", "conditioning layout 1", "export the generator again")
 
 
 def test_default_models_need_no_bundle(clip, tmp_path):

@@ -122,7 +122,7 @@ def test_failed_export_leaves_existing_out_untouched(tmp_path, tmp_path_factory,
 
 
 @pytest.mark.parametrize("command", [["train", "generator"],
-                                     ["distill", "generator", "--teacher", str(ROOT / "models/weights/generator-teacher.v2.safetensors")]])
+                                     ["distill", "generator", "--teacher", str(ROOT / "models/weights/generator-teacher.v3.safetensors")]])
 def test_training_from_missing_init_weights(tmp_path, command):
     out = tmp_path / "g.safetensors"
     proc = animetool(*command, "-o", str(out), "--init", str(tmp_path / "nope.safetensors"), check=False)

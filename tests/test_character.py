@@ -1,16 +1,24 @@
 """The generator's data side: avatar renderer, pose fitting, conditioning maps, appearance read off a real frame."""
 from __future__ import annotations
 
+import base64
 import colorsys
+import json
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from animetool.avatar import render
-from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, PAINT, SKELETON, Appearance,
+from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, SKELETON, Appearance,
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
+from animetool_runtime.layout import FACE_MAPS
+from conftest import need
+
+WEB = Path(__file__).resolve().parents[1] / "android_demo" / "web"
 
 # A person facing the camera in a 256 canvas (their left on the image's right), arms down and slightly out.
 STANDING = np.array([(128, 50), (134, 45), (122, 45), (140, 48), (116, 48), (150, 80), (106, 80), (165, 115), (91, 115),
@@ -103,7 +111,7 @@ def test_conditioning_maps():
     pose[9, 2] = 0  # left wrist missing
     maps = conditioning(pose, LOOK, 256)
     assert maps.shape == (CONDITIONING_CHANNELS, 256, 256) and maps.dtype == np.float32
-    assert CONDITIONING_CHANNELS == 17 + len(SKELETON) + len(APPEARANCE_FIELDS)
+    assert CONDITIONING_CHANNELS == 17 + len(SKELETON) + len(APPEARANCE_FIELDS) + len(FACE_MAPS)
     for j in range(17):
         if j == 9:
             assert maps[j].max() == 0
@@ -117,17 +125,79 @@ def test_conditioning_maps():
         else:
             x, y = np.round((pose[a, :2] + pose[b, :2]) / 2).astype(int)
             assert edge[y, x] > 0.8 and edge[0, 0] < 1e-3
-    vec, look = maps[17 + len(SKELETON):], appearance_vector(LOOK)
-    for c, colour in enumerate(COLOURS):  # each colour painted on its body parts, nothing far from them
-        joints, limbs = PAINT[colour]
-        a, b = (joints[0], joints[0]) if joints else limbs[0]
-        if 9 in (a, b):
-            continue
-        x, y = np.round((pose[a, :2] + pose[b, :2]) / 2).astype(int)
-        np.testing.assert_allclose(vec[3 * c:3 * c + 3, y, x], look[3 * c:3 * c + 3], atol=0.25)
-        assert vec[3 * c:3 * c + 3, 0, 0].max() < 1e-3
-    rest = vec[3 * len(COLOURS):]
+    first = 17 + len(SKELETON)
+    look = appearance_vector(LOOK)
+    rest = maps[first + 3 * len(COLOURS):first + len(APPEARANCE_FIELDS)]
     np.testing.assert_array_equal(rest, np.broadcast_to(look[3 * len(COLOURS):, None, None], rest.shape))
+    assert maps[-len(FACE_MAPS):].shape[0] == 2 and maps[0, 0].max() < 1e-3
+
+
+@pytest.mark.parametrize("case", ["standing", "profile", "back", "short-trousers", "no-hips"])
+def test_conditioning_lays_out_what_the_renderer_draws(case):
+    """Each colour is painted where the renderer draws it and the face maps where it draws eyes and mouth."""
+    pose, look = STANDING.copy(), LOOK
+    if case == "profile":
+        pose[[0, 1, 2], 0] += 16
+        pose[3, 2] = 0
+    elif case == "back":
+        pose[[0, 1, 2], 2] = 0
+        pose[[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]] = pose[[6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]]
+    elif case == "short-trousers":
+        look = Appearance(**{**vars(LOOK), "long_trousers": False, "hair_style": "long"})
+    elif case == "no-hips":
+        pose[11:, 2] = 0
+    maps = conditioning(pose, look, 256)
+    img, alpha = render(pose, look)
+    first = 17 + len(SKELETON)
+    cover = maps[first:first + 15].reshape(5, 3, 256, 256).max(1)
+    cover = cover / np.maximum(np.array([getattr(look, c) for c in COLOURS]).max(1), 1e-6)[:, None, None]
+    silhouette = cover.sum(0) > 0.5
+    assert (silhouette & (alpha > 0.5)).sum() / (silhouette | (alpha > 0.5)).sum() > 0.85
+    for c, colour in enumerate(COLOURS):
+        solid = cover[c] > 0.98
+        if solid.sum() < 20:
+            assert colour in ("shoes", "bottom") and case == "no-hips", (colour, solid.sum())
+            continue
+        drawn = np.median(img[solid] / 255, 0)  # lit tone, shadow tone (x0.78) or the eyes' detail: the lit tone wins
+        assert np.abs(drawn - getattr(look, colour)).max() < 0.12, (colour, drawn, getattr(look, colour))
+    eyes, mouth = maps[-2] > 0.9, maps[-1] > 0.9
+    if case == "back":
+        assert not eyes.any() and not mouth.any()
+        return
+    skin = np.abs(img / 255 - look.skin).max(-1) < 0.05
+    assert eyes.sum() > 20 and skin[eyes].mean() < 0.3 and skin[maps[first] > 0.9 * look.skin[0]].mean() > 0.5
+    assert 0 < mouth.sum() and skin[mouth].mean() < 0.9
+
+
+def test_web_app_conditioning_is_the_runtime_s(real_pose):
+    """lib/character.js (the phone app) builds the same 60 maps as the runtime, on real, turned and partial poses."""
+    need(("node",))
+    poses = {"standing": STANDING, "real": fit_pose(real_pose, 128)[0]}
+    profile, partial = STANDING.copy(), STANDING.copy()
+    profile[[0, 1, 2], 0] += 16
+    profile[3, 2] = 0
+    partial[[3, 4, 11, 12, 15], 2] = 0
+    poses.update(profile=profile, partial=partial)
+    looks = [LOOK, Appearance(hair_style="spiky", long_trousers=False, outline=0.1), Appearance(hair_style="long"),
+             Appearance(hair_style="bob")]
+    cases = [(name, pose, look, size) for name, pose in poses.items() for look, size in zip(looks, (256, 128, 96, 128))]
+    script = """
+import {conditioning} from "./lib/character.js";
+import {readFileSync} from "fs";
+for (const c of JSON.parse(readFileSync(0, "utf8"))) {
+  const out = conditioning(c.pose, c.look, c.size);
+  process.stdout.write(Buffer.from(out.buffer).toString("base64") + "\\n");
+}
+"""
+    payload = [{"pose": pose.tolist(), "look": {**vars(look), "long_trousers": look.long_trousers}, "size": size}
+               for _, pose, look, size in cases]
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(payload), cwd=WEB,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for (name, pose, look, size), line in zip(cases, proc.stdout.split()):
+        theirs = np.frombuffer(base64.b64decode(line), np.float32).reshape(CONDITIONING_CHANNELS, size, size)
+        mine = conditioning(pose, look, size)
+        assert np.abs(mine - theirs).max() < 1e-4, (name, size, np.unravel_index(np.abs(mine - theirs).argmax(), mine.shape))
 
 
 def test_appearance_vector_round_trip():

@@ -12,6 +12,7 @@ def test_models_and_runtime_agree_on_conditioning():
     from animetool.models import REGISTRY
     from animetool.models.generator import COLOUR_CHANNELS
     from animetool.models.generator import CONDITIONING_CHANNELS as in_models
+    from animetool.models.generator import CONDITIONING_LAYOUT
     from animetool_runtime.character import APPEARANCE_FIELDS, SKELETON
 
     assert in_models == CONDITIONING_CHANNELS
@@ -19,6 +20,7 @@ def test_models_and_runtime_agree_on_conditioning():
     assert COLOUR_CHANNELS == (first, first + 15) and APPEARANCE_FIELDS[14] == "shoes_b"
     for name in ("generator-teacher", "generator-student", "generator-student-256"):
         assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS
+        assert REGISTRY[name].preprocess["layout"] == CONDITIONING_LAYOUT
 
 
 def test_student_is_ten_times_cheaper():
@@ -30,8 +32,8 @@ def test_student_is_ten_times_cheaper():
     assert ratio >= 10
 
 
-@pytest.mark.parametrize("student", [False, True])
-def test_a_few_steps_lower_the_loss(small_data, tmp_path, student):
+@pytest.mark.parametrize("student,gan", [(False, True), (False, False), (True, True)])
+def test_a_few_steps_lower_the_loss(small_data, tmp_path, student, gan):
     from animetool.avatar_data import batch, load_poses
     from animetool.gan_train import Distiller, StudentTrainer, TeacherTrainer
     from animetool.models import create_model
@@ -56,7 +58,7 @@ def test_a_few_steps_lower_the_loss(small_data, tmp_path, student):
                 return float(torch.nn.functional.l1_loss(out, t_out) + sum(
                     torch.nn.functional.mse_loss(p(f), t) for p, f, t in zip(distiller.proj, feats, t_feats)))
     else:
-        trainer = TeacherTrainer(net, discriminator(), poses, tmp_path / "s.pt", 12, 0, 4, 64)
+        trainer = TeacherTrainer(net, discriminator() if gan else None, poses, tmp_path / "s.pt", 12, 0, 4, 64)
 
         def l1() -> float:
             net.train()  # batch statistics: 12 steps are too few for BatchNorm running stats
@@ -122,3 +124,25 @@ def test_students_wear_the_colours_they_are_given(small_data, name, size):
             want = [np.array(getattr(look, part)) for look in looks]
             for i in (0, 1):  # nearer its own colour than the other look's
                 assert np.linalg.norm(got[i] - want[i]) < np.linalg.norm(got[i] - want[1 - i]), (part, i, got, want)
+
+
+@pytest.mark.parametrize("name,size", [("generator-student", 128), ("generator-student-256", 256)])
+def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
+    """Eyes are drawn: inside the eye maps the drawing is far from the skin colour, on the cheeks it is the skin."""
+    from animetool.avatar_data import load_poses
+    from animetool.models import create_model
+    from animetool_runtime.character import Appearance
+
+    look = Appearance(skin=(0.95, 0.8, 0.7), hair=(0.2, 0.3, 0.8))
+    net = create_model(name)
+    poses = [p for p in load_poses(small_data, "train") if (p[:5, 2] >= 0.3).all()][:3]
+    assert poses
+    for pose in poses:
+        canvas, _ = fit_pose(pose, size)
+        cond = conditioning(canvas, look, size)
+        with torch.no_grad():
+            rgb = net(torch.from_numpy(cond[None]))[0, :3].numpy()
+        off_skin = np.abs(rgb - np.array(look.skin)[:, None, None]).max(0)
+        eyes, face = cond[-2] > 0.9, (cond[36] > 0.9 * look.skin[0]) & (cond[-2] == 0) & (cond[-1] == 0)
+        assert eyes.sum() >= 4
+        assert np.median(off_skin[eyes]) > 0.25 and np.median(off_skin[face]) < 0.1, (np.median(off_skin[eyes]), np.median(off_skin[face]))

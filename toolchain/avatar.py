@@ -12,12 +12,11 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from animetool_runtime.character import HAIR_STYLES, VISIBLE, Appearance, body_height
+from animetool_runtime.character import HAIR_STYLES, Appearance
+from animetool_runtime.figure import ARMS, LEGS, SIDE_LOCK, Figure, ponytail_x, unit as _unit
 
 SUPERSAMPLE = 3
 LIGHT = np.array([1.0, 1.0]) / math.sqrt(2)  # shadows fall on the side facing image right/down (light from upper left)
-ARMS = {"left": (5, 7, 9), "right": (6, 8, 10)}
-LEGS = {"left": (11, 13, 15), "right": (12, 14, 16)}
 SKIN_TONES = [(1.0, 0.89, 0.8), (0.98, 0.82, 0.7), (0.93, 0.74, 0.6), (0.85, 0.64, 0.48), (0.72, 0.52, 0.37),
               (0.58, 0.4, 0.28), (0.45, 0.3, 0.21), (0.36, 0.24, 0.17)]
 HAIR_COLOURS = [(0.1, 0.08, 0.1), (0.24, 0.15, 0.11), (0.45, 0.28, 0.16), (0.88, 0.72, 0.45), (0.72, 0.3, 0.15),
@@ -25,10 +24,6 @@ HAIR_COLOURS = [(0.1, 0.08, 0.1), (0.24, 0.15, 0.11), (0.45, 0.28, 0.16), (0.88,
                 (0.98, 0.86, 0.45)]
 DENIM = [(0.22, 0.3, 0.5), (0.35, 0.45, 0.65), (0.12, 0.12, 0.15), (0.62, 0.55, 0.42), (0.45, 0.45, 0.48)]
 SHOE_COLOURS = [(0.95, 0.95, 0.95), (0.12, 0.12, 0.13), (0.42, 0.27, 0.17), (0.55, 0.55, 0.58)]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.hypot(*v)), 1e-6)
 
 
 def shade(c, k: float = 0.78) -> tuple:
@@ -87,67 +82,10 @@ class _Pen:
         return rgb, np.asarray(self.img.getchannel("A").reduce(SUPERSAMPLE), np.float32) / 255
 
 
-class _Body:
-    """Pose-derived geometry shared by the parts: which keypoints exist, the size unit, the head and the facing."""
-
-    def __init__(self, kps: np.ndarray, size: int):
-        self.xy = kps[:, :2].astype(np.float64)
-        self.ok = kps[:, 2] >= VISIBLE
-        ok, xy = self.ok, self.xy
-        face = [i for i in range(5) if ok[i]]
-        height = body_height(kps)
-        spans = [np.hypot(*(xy[i] - xy[j])) for i in face for j in face if i < j]
-        self.u = height / 9.5 if height else (1.3 * max(spans) if spans and max(spans) > 0 else size / 12)
-        shoulders = ok[5] and ok[6]
-        self.up = np.array([0.0, -1.0])
-        if ok[11] and ok[12] and shoulders:
-            self.up = _unit((xy[5] + xy[6] - xy[11] - xy[12]) / 2)
-        self.head = self._head_anchor(face, shoulders)
-        self.back = self.head is not None and not (ok[0] or ok[1] or ok[2])
-        if shoulders and ok[11] and ok[12]:
-            across = np.array([-self.up[1], self.up[0]])
-            self.back |= (xy[6] - xy[5]) @ across > 0.15 * self.u and (xy[12] - xy[11]) @ across > 0.15 * self.u
-        self.yaw = 0.0 if self.back else self._yaw()
-        self.far, self.near = ("left", "right") if self.yaw >= 0 else ("right", "left")
-
-    def _head_anchor(self, face: list, shoulders: bool):
-        """Ear/eye-level centre of the head, or above the shoulders when only they show; None when nothing does."""
-        ok, xy = self.ok, self.xy
-        if ok[3] and ok[4]:
-            return (xy[3] + xy[4]) / 2
-        ear = 3 if ok[3] else 4 if ok[4] else None
-        if ear is not None:
-            return xy[ear] + 0.3 * (xy[0] - xy[ear]) if ok[0] else xy[ear]
-        if face:
-            return xy[face].mean(0) - self.up * 0.1 * self.u
-        if shoulders:
-            return (xy[5] + xy[6]) / 2 + self.up * 1.4 * self.u
-        return None
-
-    def _yaw(self) -> float:
-        """-1 (face turned to image left, profile) .. 1 (to image right), from the nose against ears or eyes."""
-        ok, xy = self.ok, self.xy
-        across = np.array([-self.up[1], self.up[0]])
-        if not ok[0]:
-            return 0.0
-        if ok[3] and ok[4]:
-            half = 0.5 * abs((xy[3] - xy[4]) @ across) + 0.15 * self.u
-            return float(np.clip((xy[0] - self.head) @ across / half, -1, 1))
-        if ok[3] or ok[4]:
-            return float(np.sign((xy[0] - xy[3 if ok[3] else 4]) @ across)) * 0.9
-        if ok[1] and ok[2]:
-            half = 0.5 * np.hypot(*(xy[1] - xy[2])) + 0.1 * self.u
-            return float(np.clip((xy[0] - (xy[1] + xy[2]) / 2) @ across / half, -1, 1))
-        return 0.0
-
-    def seg(self, a: int, b: int) -> bool:
-        return bool(self.ok[a] and self.ok[b])
-
-
 def render(keypoints: np.ndarray, appearance: Appearance, size: int = 256, background=(1.0, 1.0, 1.0)
            ) -> tuple[np.ndarray, np.ndarray]:
     """(17, 3) canvas keypoints (x, y, score) -> (uint8 size x size x 3 image on `background`, float32 alpha mask)."""
-    b = _Body(np.asarray(keypoints, np.float32), size)
+    b = Figure(np.asarray(keypoints, np.float32), size)
     a = appearance
     pen = _Pen(size, background, (1.0 + 1.6 * a.outline) * size / 256)
     if b.head is not None and not b.back:
@@ -162,7 +100,7 @@ def render(keypoints: np.ndarray, appearance: Appearance, size: int = 256, backg
     return pen.result()
 
 
-def _arm(pen: _Pen, b: _Body, a: Appearance, side: str) -> None:
+def _arm(pen: _Pen, b: Figure, a: Appearance, side: str) -> None:
     """Sleeve on the upper arm, then a bare forearm and hand."""
     s, e, w = ARMS[side]
     u, xy = b.u, b.xy
@@ -171,11 +109,11 @@ def _arm(pen: _Pen, b: _Body, a: Appearance, side: str) -> None:
         limbs.append(_limb(xy[s], xy[e], 0.38 * u, 0.3 * u, a.top))
         if b.seg(e, w):
             limbs.append(_limb(xy[e], xy[w], 0.26 * u, 0.2 * u, a.skin))
-            hand = [(_ellipse(xy[w] + 0.2 * u * _unit(xy[w] - xy[e]), 0.27 * u, 0.27 * u, 12), a.skin)]
+            hand = [(_ellipse(b.hand(side), 0.27 * u, 0.27 * u, 12), a.skin)]
     pen.part([fill for fill, _ in limbs] + hand, [shadow for _, shadow in limbs])
 
 
-def _leg(pen: _Pen, b: _Body, a: Appearance, side: str, with_pelvis: bool) -> None:
+def _leg(pen: _Pen, b: Figure, a: Appearance, side: str, with_pelvis: bool) -> None:
     """Thigh and shin (bare below the knee unless long trousers), the pelvis with the near leg, then the shoe."""
     h, k, f = LEGS[side]
     u, xy = b.u, b.xy
@@ -191,12 +129,12 @@ def _leg(pen: _Pen, b: _Body, a: Appearance, side: str, with_pelvis: bool) -> No
             limbs.append(_limb(xy[k], xy[f], 0.37 * u, 0.26 * u, a.bottom if a.long_trousers else a.skin))
     pen.part(pelvis + [fill for fill, _ in limbs], [shadow for _, shadow in limbs])
     if b.seg(k, f):
-        toe = xy[f] + 0.2 * u * _unit(xy[f] - xy[k]) + 0.1 * u * np.array([b.yaw, 0])
+        toe = b.toe(side)
         pen.part([(_ellipse(toe, 0.38 * u, 0.25 * u, 14), a.shoes)],
                  [(_ellipse(toe + (0.12 * u, 0.08 * u), 0.24 * u, 0.15 * u, 10), shade(a.shoes))])
 
 
-def _torso(pen: _Pen, b: _Body, a: Appearance) -> None:
+def _torso(pen: _Pen, b: Figure, a: Appearance) -> None:
     if not b.seg(5, 6):
         return
     xy, u = b.xy, b.u
@@ -219,13 +157,10 @@ def _torso(pen: _Pen, b: _Body, a: Appearance) -> None:
     pen.part([(body, a.top)], [(shadow, shade(a.top)), (collar, shade(a.skin, 0.82))])
 
 
-def _head_frame(b: _Body):
-    """Head units (its radius) -> canvas: x across the face, y down it, rolled halfway towards the neck's direction."""
-    r, up = 1.45 * b.u, b.up
-    if b.seg(5, 6):
-        up = _unit(b.up + 0.5 * _unit(b.head - (b.xy[5] + b.xy[6]) / 2))
-    origin, across = b.head + up * 0.3 * r, np.array([-up[1], up[0]])
-    return lambda pts: origin + (np.asarray(pts, np.float64) @ np.stack([across, -up])) * r
+def _head_frame(b: Figure):
+    """Head units (x across the face, y down it) -> canvas points."""
+    origin, rot, r = b.head_frame()
+    return lambda pts: origin + (np.asarray(pts, np.float64) @ rot) * r
 
 
 def _arc(r: float, start: float, stop: float, n: int) -> np.ndarray:
@@ -233,7 +168,7 @@ def _arc(r: float, start: float, stop: float, n: int) -> np.ndarray:
     return r * np.stack([np.cos(t), np.sin(t)], 1)
 
 
-def _back_hair(b: _Body, a: Appearance) -> tuple[list, list]:
+def _back_hair(b: Figure, a: Appearance) -> tuple[list, list]:
     """Hair that hangs behind the head (and, seen from behind, over it): long, bob or a ponytail; (fills, shadows)."""
     f, style, shift = _head_frame(b), a.hair_style, (-0.2 * b.yaw, 0.0)
     top = _arc(1.1, 0, -180, 9)
@@ -243,7 +178,7 @@ def _back_hair(b: _Body, a: Appearance) -> tuple[list, list]:
     elif style == "bob":
         shape = np.concatenate([top, [(-1.22, 0.95), (-0.6, 0.85), (0.0, 0.95), (0.6, 0.85), (1.22, 0.95)]])
     elif style == "ponytail":
-        x = 0.0 if b.back else (-1.2 if b.yaw > 0 else 1.2)
+        x = ponytail_x(b)
         shape = np.array([(0.6 * x - 0.18, -0.75), (x - 0.3, 0.0), (x - 0.2, 1.2), (x, 1.9), (x + 0.25, 1.1),
                           (x + 0.3, 0.0), (0.6 * x + 0.18, -0.75)])
         shift = (0.0, 0.0)
@@ -258,7 +193,7 @@ def _back_hair(b: _Body, a: Appearance) -> tuple[list, list]:
 
 def _cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
     """Front hair (crown, side locks and the fringe's pointed bangs) and its shadow, in head units."""
-    side = {"short": 0.35, "spiky": 0.3, "long": 0.95, "bob": 0.85, "ponytail": 0.5}[style]
+    side = SIDE_LOCK[style]
     crown = _arc(1.1, 175, 365, 17)
     if style == "spiky":
         crown = crown * np.where(np.arange(17) % 2, 1.3, 1.0)[:, None]
@@ -270,7 +205,7 @@ def _cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
     return cap, shadow
 
 
-def _head(pen: _Pen, b: _Body, a: Appearance) -> None:
+def _head(pen: _Pen, b: Figure, a: Appearance) -> None:
     f, yaw = _head_frame(b), b.yaw
     light, dark = tuple(np.clip(np.asarray(a.hair) * 1.25 + 0.18, 0, 1)), shade(a.hair)
     ring = np.concatenate([_arc(0.92, 205, 255, 6), _arc(0.8, 255, 205, 6)])
@@ -285,8 +220,7 @@ def _head(pen: _Pen, b: _Body, a: Appearance) -> None:
         return
     cheek = [(0.99, 0.1), (0.97, 0.4), (0.68 + 0.2 * yaw, 0.86), (0.5 + 0.2 * yaw, 0.92), (0.8, 0.45), (0.84, 0.1)]
     blush = tuple(0.65 * np.asarray(a.skin) + 0.35 * np.array([1.0, 0.45, 0.5]))
-    eyes = [(yaw * 0.42 + s * 0.42 * (1 - 0.45 * abs(yaw)), 1 - 0.75 * max(0.0, -s * yaw)) for s in (-1, 1)]
-    eyes = [e for e in eyes if e[1] > 0.45]  # the far eye hides behind the face in profile
+    eyes = b.eyes()
     mouth = _ellipse(np.array([yaw * 0.5, 0.8]), 0.08, 0.04, 8)
     pen.part([(f(skull), a.skin)], [(f(cheek), shade(a.skin, 0.85)), (f(mouth), (0.6, 0.22, 0.25)),
                                     *[(f(_ellipse(np.array([x, 0.68]), 0.14 * w, 0.05, 10)), blush) for x, w in eyes]])

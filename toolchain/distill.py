@@ -81,9 +81,15 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def _init_from(net: torch.nn.Module, path: Path) -> None:
-    """Start from a checkpoint; layers it lacks (a newly added branch) start at zero, so the network starts out
-    computing exactly what the checkpoint did."""
-    missing, unexpected = net.load_state_dict(read_weights(Path(path))[0], strict=False)
+    """Start from a checkpoint; layers it lacks (a newly added branch) and input channels it lacks (a conditioning
+    that gained maps at its end) start at zero, so the network starts out computing exactly what the checkpoint did."""
+    weights, own = read_weights(Path(path))[0], net.state_dict()
+    for name, w in weights.items():
+        mine = own.get(name)
+        if mine is not None and w.dim() == 4 and mine.shape[:1] + mine.shape[2:] == w.shape[:1] + w.shape[2:] \
+                and mine.shape[1] > w.shape[1]:
+            weights[name] = torch.cat([w, w.new_zeros(w.shape[0], mine.shape[1] - w.shape[1], *w.shape[2:])], 1)
+    missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected:
         raise ValueError(f"{path}: weights {', '.join(unexpected)} do not belong to {type(net).__name__}")
     with torch.no_grad():
@@ -93,8 +99,10 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
 
 def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
                     teacher: Optional[Path] = None, batch_size: int = 8, state: Optional[Path] = None,
-                    init: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None) -> dict:
-    """The pix2pix teacher (teacher=None) or, given a teacher checkpoint, the distilled student."""
+                    init: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
+                    gan: bool = True) -> dict:
+    """A generator from the renderer's drawings (teacher=None; pix2pix, or the drawing loss alone with gan=False) or,
+    given a teacher checkpoint, the distilled student."""
     from .avatar_data import load_poses
     from .gan_train import Distiller, StudentTrainer, TeacherTrainer
     from .models.generator import discriminator
@@ -107,15 +115,17 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
     net = create_model(arch, pretrained=False).train()
     if init is not None:
         _init_from(net, Path(init))
+    net = net.to(memory_format=torch.channels_last)
     meta = {"arch": arch, "licence": "Apache-2.0", "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
             "train_size": str(size), "recipe": " ".join(["animetool"] + sys.argv[1:]), "data": f"{len(poses)} poses of the train split of {data} "
             "(BlazePose pseudo-labels on BSD-3 footage) drawn by animetool's avatar renderer"}
     if init is not None:
         meta["init"] = str(init)
     if teacher is None:
-        trainer = TeacherTrainer(net, discriminator(), poses, state, steps, seed, batch_size, size)
+        trainer = TeacherTrainer(net, discriminator() if gan else None, poses, state, steps, seed, batch_size, size)
         trainer.run(on_step)
-        _save(trainer.ema, out, {**meta, "source": "pix2pix (L1 + GAN) on rendered pairs" + (f", from {init}" if init else "")})
+        how = "pix2pix (head-weighted L1 + gradient L1 + GAN)" if gan else "head-weighted L1 + gradient L1"
+        _save(trainer.ema, out, {**meta, "source": f"{how} on the renderer's drawings" + (f", from {init}" if init else "")})
     else:
         tweights, tmeta = read_weights(Path(teacher))
         t = create_model(tmeta.get("arch", "generator-teacher"), pretrained=False)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import device
 from .bundle import Bundle, load
-from .character import appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
+from .character import CONDITIONING_LAYOUT, appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
 from .image import resize_bilinear, shrink, taps
 from .manifest import BundleError, ModelEntry
 from .pose.estimator import PoseEstimator
@@ -34,6 +34,11 @@ def generator_entry(bundle: Bundle, size: Optional[int]) -> ModelEntry:
     gens = [e for e in bundle.manifest.models if e.task == "generator" and e.preprocess.get("kind") == "conditioning"]
     if not gens:
         raise BundleError(f"{bundle.root}: bundle has no pose-conditioned generator (it has {', '.join(bundle.names)})")
+    old = [e for e in gens if e.preprocess.get("layout", 1) != CONDITIONING_LAYOUT]
+    if len(old) == len(gens):
+        raise BundleError(f"{bundle.root}: {old[0].name} learnt conditioning layout {old[0].preprocess.get('layout', 1)}, "
+                          f"this runtime builds layout {CONDITIONING_LAYOUT}: export the generator again with this version")
+    gens = [e for e in gens if e not in old]
     sizes = sorted({e.preprocess["size"][0] for e in gens})
     if size is not None and size not in sizes:
         raise BundleError(f"{bundle.root}: no generator drawing at {size} px in the bundle "
@@ -88,12 +93,16 @@ class Animator:
         tracks = self.tracker.update(people, self.index)
         times["pose"] = _ms(t)
         t = time.perf_counter()
-        drawings, boxes = [], [box(tr.keypoints) for tr in tracks]
+        drawings, boxes = [], [box(tr.pose) for tr in tracks]
         for tr, b in zip(tracks, boxes):
-            if tr.appearance is None or (self.index - tr.id) % APPEARANCE_EVERY == 0:
+            seen = tr.last_seen == self.index  # a held character keeps the colours read while the person showed
+            if tr.appearance is None or (seen and (self.index - tr.id) % APPEARANCE_EVERY == 0):
                 new = appearance_vector(extract_appearance(rgb, tr.raw))
                 tr.appearance = new if tr.appearance is None else APPEARANCE_KEEP * tr.appearance + (1 - APPEARANCE_KEEP) * new
-            drawings.append((float(b[3]), *self.draw(tr.keypoints, tr.appearance)))
+            rgba, matrix = self.draw(tr.pose, tr.appearance)
+            if tr.opacity < 1:  # fading out: the person has not shown a whole body for a few frames
+                rgba = rgba * np.array([1, 1, 1, tr.opacity], np.float32)
+            drawings.append((float(b[3]), rgba, matrix))
         times["generator"] = _ms(t)
         self.index += 1
         return drawings, {**times, "people": len(tracks),

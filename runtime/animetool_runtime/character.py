@@ -9,8 +9,10 @@ from typing import Tuple
 
 import numpy as np
 
+from .figure import VISIBLE, _length, body_height
+from .layout import FACE_MAPS, layout
+
 RGB = Tuple[float, float, float]
-VISIBLE = 0.3  # keypoints scored below this are missing
 SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
             (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))  # COCO's 19 edges
 HAIR_STYLES = ("short", "long", "ponytail", "bob", "spiky")
@@ -33,16 +35,8 @@ class Appearance:
 
 APPEARANCE_FIELDS = tuple(f"{c}_{ch}" for c in COLOURS for ch in "rgb") + tuple(f"hair_{s}" for s in HAIR_STYLES) + (
     "long_trousers", "outline")
-CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS)
-# Where each colour is painted: (keypoint maps, SKELETON edge maps) whose union is that colour's soft mask.
-_EDGE = {edge: i for i, edge in enumerate(SKELETON)}
-PAINT = {
-    "skin": ((0, 1, 2), ((7, 9), (8, 10))),  # face, forearms
-    "hair": ((3, 4), ()),  # ears: the sides of the head the hair covers
-    "top": ((), ((5, 11), (6, 12), (11, 12), (5, 6), (5, 7), (6, 8))),  # torso outline (+ its inside), upper arms
-    "bottom": ((), ((15, 13), (13, 11), (16, 14), (14, 12))),  # legs
-    "shoes": ((15, 16), ()),  # ankles
-}
+CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS) + len(FACE_MAPS)
+CONDITIONING_LAYOUT = 2  # bumped whenever a channel's meaning changes: a bundle records the layout its generator learnt
 
 
 def appearance_vector(a: Appearance) -> np.ndarray:
@@ -59,23 +53,6 @@ def appearance_from_vector(v: np.ndarray) -> Appearance:
     colours = {c: tuple(float(x) for x in rgb[i]) for i, c in enumerate(COLOURS)}
     return Appearance(**colours, hair_style=HAIR_STYLES[int(np.argmax(v[15:20]))], long_trousers=bool(v[20] > 0.5),
                       outline=float(np.clip(v[21], 0, 1)))
-
-
-def _length(kps: np.ndarray, a: int, b: int) -> float:
-    """Distance between two keypoints, 0 when either is missing."""
-    if kps[a, 2] < VISIBLE or kps[b, 2] < VISIBLE:
-        return 0.0
-    return float(np.hypot(*(kps[a, :2] - kps[b, :2])))
-
-
-def body_height(kps: np.ndarray) -> float:
-    """Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none."""
-    mid = lambda a, b: np.r_[(kps[a, :2] + kps[b, :2]) / 2, min(kps[a, 2], kps[b, 2])]  # noqa: E731
-    torso = _length(np.stack([mid(5, 6), mid(11, 12)]), 0, 1)
-    parts = [(torso, 2.9), (_length(kps, 5, 6), 3.8), (_length(kps, 5, 7), 5.1), (_length(kps, 6, 8), 5.1),
-             (_length(kps, 7, 9), 6.0), (_length(kps, 8, 10), 6.0), (_length(kps, 11, 13), 3.6),
-             (_length(kps, 12, 14), 3.6), (_length(kps, 13, 15), 3.6), (_length(kps, 14, 16), 3.6)]
-    return max(length * k for length, k in parts)
 
 
 def fit_pose(keypoints: np.ndarray, size: int = 256, fill: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
@@ -193,25 +170,14 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     return Appearance(**{c: v for c, v in found.items() if v is not None})
 
 
-def _inside(corners: np.ndarray, size: int) -> np.ndarray:
-    """1 inside the quadrilateral (4, 2) given in order around it, 0 outside: (size, size) float32."""
-    grid = np.arange(size, dtype=np.float32)
-    x, y = grid[None, :], grid[:, None]
-    sides = []
-    for (ax, ay), (bx, by) in zip(corners, np.roll(corners, -1, axis=0)):
-        sides.append((bx - ax) * (y - ay) - (by - ay) * (x - ax))  # which side of edge a->b each pixel is on
-    sides = np.stack(sides)
-    return ((sides >= 0).all(0) | (sides <= 0).all(0)).astype(np.float32)
-
-
 def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256) -> np.ndarray:
-    """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in three blocks:
+    """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in four blocks:
 
-    17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint), one soft line per SKELETON edge (the same Gaussian of
-    the distance to the segment, zero beyond 4 sigma), then the appearance in APPEARANCE_FIELDS order: each colour
-    painted where it belongs (its RGB times the union of the PAINT maps of its body parts), so a small generator only
-    has to carry colour a few pixels; hair style, trouser length and outline as constant maps. Missing keypoints give
-    zero maps.
+    17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint); one soft line per SKELETON edge (the same Gaussian of
+    the distance to the segment, zero beyond 4 sigma); the appearance in APPEARANCE_FIELDS order, each colour painted
+    on the flat layout of the character (layout.py: where the renderer draws that colour, nearer parts hiding farther
+    ones), hair style, trouser length and outline as constant maps; then the FACE_MAPS (eyes, mouth). Missing
+    keypoints give zero maps and no parts.
     """
     kps = np.asarray(canvas_keypoints, np.float32)
     ok = kps[:, 2] >= VISIBLE
@@ -236,12 +202,10 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
         edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
     vec = appearance_vector(appearance)
     first = 17 + len(SKELETON)
-    torso = _inside(kps[[5, 6, 12, 11], :2], size) if ok[[5, 6, 12, 11]].all() else None
+    masks, face = layout(kps, appearance, size)
     for c, colour in enumerate(COLOURS):
-        joints, limbs = PAINT[colour]
-        mask = np.max(out[list(joints) + [17 + _EDGE[e] for e in limbs]], axis=0)
-        if colour == "top" and torso is not None:
-            np.maximum(mask, torso, out=mask)
-        np.multiply(vec[3 * c:3 * c + 3, None, None], mask[None], out=out[first + 3 * c:first + 3 * c + 3])
-    out[first + 3 * len(COLOURS):] = vec[3 * len(COLOURS):, None, None]
+        np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None], out=out[first + 3 * c:first + 3 * c + 3])
+    rest = first + 3 * len(COLOURS)
+    out[rest:rest + len(vec) - 3 * len(COLOURS)] = vec[3 * len(COLOURS):, None, None]
+    out[rest + len(vec) - 3 * len(COLOURS):] = face
     return out

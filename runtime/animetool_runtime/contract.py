@@ -41,6 +41,7 @@ PREPROCESS = {
     "kind": (_one_of("image", "conditioning"), "image or conditioning"),
     "fill": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
     "channels": (lambda v: _int(v) and v >= 1, "a positive integer"),
+    "layout": (lambda v: _int(v) and v >= 1, "a positive integer (the conditioning layout's version)"),
 }
 POSTPROCESS = {
     "decoder": (lambda v: isinstance(v, str), "a decoder name"),

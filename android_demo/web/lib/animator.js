@@ -1,6 +1,6 @@
 // The per-frame work of `animetool animate`, mirrored from animetool_runtime/animate.py: pose -> tracks -> one drawing
 // per person -> composite. Frames are {data, width, height, channels} (3 for RGB, 4 for a canvas's RGBA).
-import {appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose} from "./character.js";
+import {CONDITIONING_LAYOUT, appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose} from "./character.js";
 import {resizeBilinear, rgbFromRgba, shrink, taps} from "./image.js";
 import {PoseEstimator} from "./pose.js";
 import {Tracker, box, suppress} from "./track.js";
@@ -11,8 +11,11 @@ const APPEARANCE_EVERY = 15, APPEARANCE_KEEP = 0.8;
 
 // The bundle's pose-conditioned generator at `size` px (the largest when null), as animate.generator_entry picks it.
 export function generatorName(manifest, size) {
-  const gens = manifest.models.filter(e => e.task === "generator" && e.preprocess && e.preprocess.kind === "conditioning");
+  let gens = manifest.models.filter(e => e.task === "generator" && e.preprocess && e.preprocess.kind === "conditioning");
   if (!gens.length) throw new Error("bundle has no pose-conditioned generator");
+  const current = gens.filter(e => (e.preprocess.layout ?? 1) === CONDITIONING_LAYOUT);
+  if (!current.length) throw new Error(`${gens[0].name} learnt conditioning layout ${gens[0].preprocess.layout ?? 1}, this app builds layout ${CONDITIONING_LAYOUT}: export the generator again`);
+  gens = current;
   const sizes = [...new Set(gens.map(e => e.preprocess.size[0]))].sort((a, b) => a - b);
   if (size && !sizes.includes(size)) throw new Error(`no generator drawing at ${size} px in the bundle (it has ${sizes.join(", ")})`);
   const want = size || sizes[sizes.length - 1];
@@ -46,16 +49,18 @@ export class Animator {
     times.pose = performance.now() - t0;
     const t1 = performance.now(), drawings = [];
     for (const tr of tracks) {
-      if (tr.appearance === null || (((this.index - tr.id) % APPEARANCE_EVERY) + APPEARANCE_EVERY) % APPEARANCE_EVERY === 0) {
+      const seen = tr.lastSeen === this.index;  // a held character keeps the colours read while the person showed
+      if (tr.appearance === null || (seen && (((this.index - tr.id) % APPEARANCE_EVERY) + APPEARANCE_EVERY) % APPEARANCE_EVERY === 0)) {
         const fresh = appearanceVector(extractAppearance(rgb, tr.raw));
         tr.appearance = tr.appearance === null ? fresh : fresh.map((v, i) => APPEARANCE_KEEP * tr.appearance[i] + (1 - APPEARANCE_KEEP) * v);
       }
-      const b = box(tr.keypoints);
-      drawings.push({feet: b[3], id: tr.id, box: b, ...(await this.draw(tr.keypoints, tr.appearance))});
+      const b = box(tr.pose), drawing = await this.draw(tr.pose, tr.appearance);
+      if (tr.opacity < 1) for (let i = 3; i < drawing.rgba.length; i += 4) drawing.rgba[i] = Math.fround(drawing.rgba[i] * Math.fround(tr.opacity));
+      drawings.push({feet: b[3], id: tr.id, box: b, ...drawing});
     }
     times.generator = performance.now() - t1;
     this.index += 1;
-    return {drawings, people, tracks: tracks.map(t => ({id: t.id, keypoints: t.keypoints, appearance: Array.from(t.appearance)})), times};
+    return {drawings, people, tracks: tracks.map(t => ({id: t.id, keypoints: t.pose, appearance: Array.from(t.appearance)})), times};
   }
 }
 

@@ -1,24 +1,17 @@
 // The generator's side of a person: a line-for-line mirror of animetool_runtime/character.py (pose fitted to the
 // canvas, appearance read off the frame, the conditioning maps). Keypoints are arrays of 17 [x, y, score].
+import {FACE_MAPS, VISIBLE, bodyHeight, layout, length} from "./figure.js";
 import {roundHalfEven} from "./image.js";
 
-export const VISIBLE = 0.3;
+export {VISIBLE};
 export const SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
   [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
 export const HAIR_STYLES = ["short", "long", "ponytail", "bob", "spiky"];
 export const COLOURS = ["skin", "hair", "top", "bottom", "shoes"];
 export const DEFAULT_APPEARANCE = {skin: [0.98, 0.85, 0.75], hair: [0.32, 0.22, 0.18], top: [0.85, 0.85, 0.88],
   bottom: [0.25, 0.30, 0.45], shoes: [0.30, 0.25, 0.22], hair_style: "short", long_trousers: true, outline: 0.5};
-export const CONDITIONING_CHANNELS = 17 + SKELETON.length + 3 * COLOURS.length + HAIR_STYLES.length + 2;
-const EDGE = new Map(SKELETON.map((e, i) => [e.join(","), i]));
-// Where each colour is painted: keypoint maps and SKELETON edge maps whose union is that colour's soft mask.
-export const PAINT = {
-  skin: [[0, 1, 2], [[7, 9], [8, 10]]],  // face, forearms
-  hair: [[3, 4], []],  // ears: the sides of the head the hair covers
-  top: [[], [[5, 11], [6, 12], [11, 12], [5, 6], [5, 7], [6, 8]]],  // torso outline (+ its inside), upper arms
-  bottom: [[], [[15, 13], [13, 11], [16, 14], [14, 12]]],  // legs
-  shoes: [[15, 16], []],  // ankles
-};
+export const CONDITIONING_CHANNELS = 17 + SKELETON.length + 3 * COLOURS.length + HAIR_STYLES.length + 2 + FACE_MAPS.length;
+export const CONDITIONING_LAYOUT = 2;
 
 export function appearanceVector(a) {
   return Float32Array.from([...COLOURS.flatMap(c => a[c]), ...HAIR_STYLES.map(s => +(a.hair_style === s)),
@@ -31,21 +24,6 @@ export function appearanceFromVector(v) {
   let style = 0;
   for (let i = 1; i < HAIR_STYLES.length; i++) if (v[15 + i] > v[15 + style]) style = i;
   return {...a, hair_style: HAIR_STYLES[style], long_trousers: v[20] > 0.5, outline: clip(v[21])};
-}
-
-function length(kps, a, b) {
-  if (kps[a][2] < VISIBLE || kps[b][2] < VISIBLE) return 0;
-  return Math.hypot(kps[a][0] - kps[b][0], kps[a][1] - kps[b][1]);
-}
-
-// Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none.
-export function bodyHeight(kps) {
-  const mid = (a, b) => [(kps[a][0] + kps[b][0]) / 2, (kps[a][1] + kps[b][1]) / 2, Math.min(kps[a][2], kps[b][2])];
-  const torso = length([mid(5, 6), mid(11, 12)], 0, 1);
-  const parts = [[torso, 2.9], [length(kps, 5, 6), 3.8], [length(kps, 5, 7), 5.1], [length(kps, 6, 8), 5.1],
-    [length(kps, 7, 9), 6.0], [length(kps, 8, 10), 6.0], [length(kps, 11, 13), 3.6], [length(kps, 12, 14), 3.6],
-    [length(kps, 13, 15), 3.6], [length(kps, 14, 16), 3.6]];
-  return Math.max(...parts.map(([l, k]) => l * k));
 }
 
 // Person keypoints in image pixels -> {canvas: keypoints in a size x size canvas, matrix: 2x3 canvas -> image}.
@@ -174,25 +152,9 @@ export function extractAppearance(frame, kps) {
   return a;
 }
 
-// 1 inside the quadrilateral (corners in order around it), 0 outside: size x size.
-function inside(corners, size) {
-  const out = new Float32Array(size * size);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      let pos = true, neg = true;
-      for (let i = 0; i < 4; i++) {
-        const [ax, ay] = corners[i], [bx, by] = corners[(i + 1) % 4];
-        const side = (bx - ax) * (y - ay) - (by - ay) * (x - ax);
-        pos = pos && side >= 0; neg = neg && side <= 0;
-      }
-      out[y * size + x] = pos || neg ? 1 : 0;
-    }
-  }
-  return out;
-}
-
 // The generator's input, CONDITIONING_CHANNELS x size x size (CHW): 17 keypoint Gaussians, one soft line per SKELETON
-// edge, then each colour painted on its body parts, then hair style, trouser length and outline as constant maps.
+// edge, each colour painted on the character's flat layout (figure.js), hair style, trouser length and outline as
+// constant maps, then the face maps (eyes, mouth).
 export function conditioning(canvasKps, appearance, size = 256) {
   const ok = canvasKps.map(p => p[2] >= VISIBLE), sigma = size / 64, two = 2 * sigma * sigma, plane = size * size;
   const out = new Float32Array(CONDITIONING_CHANNELS * plane);
@@ -220,18 +182,16 @@ export function conditioning(canvasKps, appearance, size = 256) {
       }
     }
   });
-  const vec = appearanceVector(appearance), first = 17 + SKELETON.length;
-  const torso = [5, 6, 12, 11].every(i => ok[i]) ? inside([5, 6, 12, 11].map(i => canvasKps[i]), size) : null;
+  const vec = appearanceVector(appearance), first = 17 + SKELETON.length, {masks, face} = layout(canvasKps, appearance, size);
   COLOURS.forEach((colour, c) => {
-    const [joints, limbs] = PAINT[colour];
-    const maps = [...joints, ...limbs.map(e => 17 + EDGE.get(e.join(",")))];
-    for (let p = 0; p < plane; p++) {
-      let m = 0;
-      for (const ch of maps) m = Math.max(m, out[ch * plane + p]);
-      if (colour === "top" && torso) m = Math.max(m, torso[p]);
-      if (m) for (let k = 0; k < 3; k++) out[(first + 3 * c + k) * plane + p] = vec[3 * c + k] * m;
+    const m = masks[colour];
+    for (let k = 0; k < 3; k++) {
+      const base = (first + 3 * c + k) * plane, v = vec[3 * c + k];
+      for (let p = 0; p < plane; p++) out[base + p] = v * m[p];
     }
   });
-  for (let ch = first + 3 * COLOURS.length; ch < CONDITIONING_CHANNELS; ch++) out.fill(vec[ch - first], ch * plane, (ch + 1) * plane);
+  const rest = first + 3 * COLOURS.length, constants = vec.length - 3 * COLOURS.length;
+  for (let ch = 0; ch < constants; ch++) out.fill(vec[3 * COLOURS.length + ch], (rest + ch) * plane, (rest + ch + 1) * plane);
+  face.forEach((m, i) => out.set(m, (rest + constants + i) * plane));
   return out;
 }

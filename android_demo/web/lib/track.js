@@ -1,5 +1,5 @@
 // People across frames: a mirror of animetool_runtime/pose/track.py (OKS/box matching, pose NMS, One Euro per track).
-import {VISIBLE} from "./character.js";
+import {VISIBLE, bodyHeight} from "./figure.js";
 
 export const SIGMAS = [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89].map(s => s / 10);
 
@@ -66,10 +66,70 @@ export class OneEuro {
   }
 }
 
-// Greedy matching of each frame's people to live tracks; a track unseen for maxAge frames (one second) ends.
+export const HOLD_SECONDS = 0.5, FADE_SECONDS = 0.4, LOST_SECONDS = 3.0, CONFIRM = 3;
+
+// A missing shoulder (hip) from the other shoulder (hip) and both hips (shoulders): the torso's proportions.
+export function complete(kps) {
+  kps = kps.map(p => [...p]);
+  const seen = kps.map(p => p[2] >= VISIBLE);
+  for (const [[a, b], [c, d]] of [[[5, 6], [11, 12]], [[11, 12], [5, 6]]]) {
+    if (seen[c] && seen[d] && seen[a] !== seen[b]) {
+      const [have, miss, from, to] = seen[a] ? [a, b, c, d] : [b, a, d, c];
+      kps[miss] = [kps[have][0] + kps[to][0] - kps[from][0], kps[have][1] + kps[to][1] - kps[from][1], VISIBLE];
+    }
+  }
+  return kps;
+}
+
+export const whole = kps => kps[5][2] >= VISIBLE && kps[6][2] >= VISIBLE;
+
+// Mean motion of the keypoints seen in both poses ([0, 0] when none is).
+function shift(before, now) {
+  let n = 0, dx = 0, dy = 0;
+  before.forEach((p, i) => {
+    if (p[2] >= VISIBLE && now[i][2] >= VISIBLE) { n++; dx += now[i][0] - p[0]; dy += now[i][1] - p[1]; }
+  });
+  return n ? [dx / n, dy / n] : [0, 0];
+}
+
+// What a track draws: its keypoints with short gaps filled, completed, or its last whole pose fading out.
+export class Hold {
+  constructor(fps) {
+    Object.assign(this, {hold: Math.max(1, Math.round(HOLD_SECONDS * fps)), fade: Math.max(1, Math.round(FADE_SECONDS * fps)),
+      last: null, age: new Array(17).fill(0), whole: null, broken: 0});
+  }
+
+  // This frame's smoothed keypoints (null: not found) -> [pose to draw or null, opacity].
+  step(kps) {
+    if (kps !== null) {
+      kps = kps.map(p => p.map(Math.fround));
+      const seen = kps.map(p => p[2] >= VISIBLE);
+      if (this.last !== null) {
+        const s = shift(this.last, kps);
+        kps.forEach((p, i) => {
+          if (!seen[i] && this.last[i][2] >= VISIBLE && this.age[i] < this.hold) kps[i] = [this.last[i][0] + s[0], this.last[i][1] + s[1], VISIBLE];
+        });
+      }
+      this.age = this.age.map((a, i) => seen[i] ? 0 : a + 1);
+      kps = complete(kps);
+      this.last = kps;
+      if (whole(kps)) { this.whole = kps; this.broken = 0; return [kps, 1]; }
+    }
+    this.broken += 1;
+    if (this.whole === null || this.broken > this.fade) return [null, 0];
+    if (kps !== null) {
+      const s = shift(this.whole, kps);
+      this.whole = this.whole.map(p => [p[0] + s[0], p[1] + s[1], p[2]]);
+    }
+    return [this.whole, 1 - this.broken / (this.fade + 1)];
+  }
+}
+
+// Greedy matching of each frame's people to recent tracks; a person matching none takes up the nearest lost track
+// (within a body height per second lost), else starts one; drawn once seen CONFIRM times; unseen LOST_SECONDS, ends.
 export class Tracker {
   constructor(fps, maxAge = null, minSimilarity = 0.1) {
-    Object.assign(this, {fps, maxAge: maxAge || Math.max(1, Math.round(fps)), minSimilarity, tracks: [], nextId: 0});
+    Object.assign(this, {fps, maxAge: maxAge || Math.max(1, Math.round(LOST_SECONDS * fps)), minSimilarity, tracks: [], nextId: 0});
   }
 
   static height(raw) {
@@ -79,25 +139,47 @@ export class Tracker {
 
   update(people, frame) {
     people = suppress(people);
-    const pairs = [];
-    this.tracks.forEach((t, ti) => people.forEach((p, pi) => pairs.push([similarity(t.raw, p), ti, pi])));
+    const recent = Math.round(HOLD_SECONDS * this.fps), pairs = [];
+    this.tracks.forEach((t, ti) => {
+      if (frame - t.lastSeen <= recent) people.forEach((p, pi) => pairs.push([similarity(t.raw, p), ti, pi]));
+    });
     pairs.sort((a, b) => b[0] - a[0] || b[1] - a[1] || b[2] - a[2]);  // Python's sorted(reverse=True) on tuples
-    const usedT = new Set(), usedP = new Set(), seen = [];
+    const usedT = new Set(), usedP = new Set(), matches = [];
     for (const [score, ti, pi] of pairs) {
       if (score < this.minSimilarity || usedT.has(ti) || usedP.has(pi)) continue;
       usedT.add(ti); usedP.add(pi);
-      const t = this.tracks[ti];
-      t.raw = people[pi]; t.lastSeen = frame;
-      t.keypoints = t.filter.filter(people[pi], Tracker.height(t.raw));
-      seen.push(t);
+      matches.push([this.tracks[ti], people[pi]]);
     }
     people.forEach((p, pi) => {
       if (usedP.has(pi)) return;
-      const t = {id: this.nextId++, raw: p, filter: new OneEuro(this.fps), lastSeen: frame, appearance: null};
-      t.keypoints = t.filter.filter(p, Tracker.height(p));
-      this.tracks.push(t); seen.push(t);
+      let t = this.nearestLost(p, frame, usedT);
+      if (t === null) {
+        t = {id: this.nextId++, raw: p, filter: new OneEuro(this.fps), hold: new Hold(this.fps), lastSeen: frame, hits: 0, appearance: null};
+        this.tracks.push(t);
+      }
+      usedT.add(this.tracks.indexOf(t));
+      matches.push([t, p]);
     });
-    this.tracks = this.tracks.filter(t => frame - t.lastSeen <= this.maxAge);
-    return seen.sort((a, b) => a.id - b.id);
+    for (const [t, p] of matches) {
+      t.raw = p; t.lastSeen = frame; t.hits += 1;
+      t.keypoints = t.filter.filter(p, Tracker.height(p));
+      [t.pose, t.opacity] = t.hold.step(t.keypoints);
+    }
+    for (const t of this.tracks) if (t.lastSeen !== frame) [t.pose, t.opacity] = t.hold.step(null);
+    this.tracks = this.tracks.filter(t => frame - t.lastSeen <= (t.hits >= CONFIRM ? this.maxAge : 0));
+    return this.tracks.filter(t => t.pose !== null && t.hits >= CONFIRM).sort((a, b) => a.id - b.id);
+  }
+
+  nearestLost(person, frame, taken) {
+    let best = null, bestD = Infinity;
+    const b = box(person), size = bodyHeight(person);
+    this.tracks.forEach((t, ti) => {
+      if (taken.has(ti) || t.lastSeen >= frame) return;
+      const tb = box(t.raw), tSize = bodyHeight(t.raw);
+      const d = Math.hypot((b[0] + b[2]) / 2 - (tb[0] + tb[2]) / 2, (b[1] + b[3]) / 2 - (tb[1] + tb[3]) / 2) / Tracker.height(t.raw);
+      const alike = !(size && tSize) || (size / tSize >= 0.5 && size / tSize <= 2);
+      if (d <= 0.5 + (frame - t.lastSeen) / this.fps && alike && d < bestD) { best = t; bestD = d; }
+    });
+    return best;
   }
 }

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..character import VISIBLE
+from ..figure import VISIBLE, body_height
 
 # COCO's per-keypoint OKS falloffs (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
@@ -90,13 +90,79 @@ class OneEuro:
         return np.concatenate([self.x, kps[:, 2:3]], 1).astype(np.float32)
 
 
+HOLD_SECONDS = 0.5  # a keypoint the model loses keeps its last place (moved with the body) this long
+FADE_SECONDS = 0.4  # a person without a whole body to draw keeps their last whole character, fading out, this long
+LOST_SECONDS = 3.0  # a lost track can be taken up again this long (backlight, occlusion, a jump out of view)
+CONFIRM = 3  # frames a new person must be seen before their character is drawn: one-frame false detections are not
+
+
+def complete(kps: np.ndarray) -> np.ndarray:
+    """Fill a missing shoulder (hip) from the other shoulder (hip) and both hips (shoulders): the torso's proportions."""
+    kps = kps.copy()
+    seen = kps[:, 2] >= VISIBLE
+    for (a, b), (c, d) in (((5, 6), (11, 12)), ((11, 12), (5, 6))):
+        if seen[c] and seen[d] and seen[a] != seen[b]:
+            have, miss = (a, b) if seen[a] else (b, a)
+            other = (c, d)[(a, b).index(have)], (c, d)[(a, b).index(miss)]
+            kps[miss] = np.r_[kps[have, :2] + kps[other[1], :2] - kps[other[0], :2], VISIBLE]
+    return kps
+
+
+def whole(kps: np.ndarray) -> bool:
+    """Both shoulders: the renderer then draws a torso and, from the shoulders at least, a head."""
+    return bool((kps[[5, 6], 2] >= VISIBLE).all())
+
+
+class Hold:
+    """What a track draws: its keypoints with short gaps filled, completed, or its last whole pose fading out."""
+
+    def __init__(self, fps: float):
+        self.hold, self.fade = max(1, round(HOLD_SECONDS * fps)), max(1, round(FADE_SECONDS * fps))
+        self.last: Optional[np.ndarray] = None  # last keypoints, held ones included
+        self.age = np.zeros(17, np.int64)  # frames since each keypoint was seen
+        self.whole: Optional[np.ndarray] = None  # the last whole pose
+        self.broken = 0  # frames since the pose was whole
+
+    def __call__(self, kps: Optional[np.ndarray]) -> tuple[Optional[np.ndarray], float]:
+        """This frame's smoothed keypoints (None: the person was not found) -> (pose to draw or None, opacity)."""
+        if kps is not None:
+            kps = np.asarray(kps, np.float32).copy()
+            seen = kps[:, 2] >= VISIBLE
+            if self.last is not None:
+                keep = ~seen & (self.last[:, 2] >= VISIBLE) & (self.age < self.hold)
+                kps[keep] = np.c_[self.last[keep, :2] + _shift(self.last, kps), np.full(keep.sum(), VISIBLE)]
+            self.age = np.where(seen, 0, self.age + 1)
+            kps = complete(kps)
+            self.last = kps
+            if whole(kps):
+                self.whole, self.broken = kps, 0
+                return kps, 1.0
+        self.broken += 1
+        if self.whole is None or self.broken > self.fade:
+            return None, 0.0
+        if kps is not None:
+            self.whole = self.whole.copy()
+            self.whole[:, :2] += _shift(self.whole, kps)
+        return self.whole, 1.0 - self.broken / (self.fade + 1)
+
+
+def _shift(before: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Mean motion of the keypoints seen in both (zero when none is)."""
+    both = (before[:, 2] >= VISIBLE) & (now[:, 2] >= VISIBLE)
+    return (now[both, :2] - before[both, :2]).mean(0) if both.any() else np.zeros(2, np.float32)
+
+
 @dataclass
 class Track:
     id: int
     keypoints: np.ndarray  # smoothed, frame pixels
-    raw: np.ndarray  # this frame's detection
+    raw: np.ndarray  # the last detection
     filter: OneEuro
+    hold: Hold
     last_seen: int
+    hits: int = 1  # frames seen
+    pose: Optional[np.ndarray] = None  # what to draw this frame (None: nothing)
+    opacity: float = 1.0
     appearance: Optional[np.ndarray] = field(default=None, repr=False)  # vector, refreshed by the caller
 
     @property
@@ -106,38 +172,64 @@ class Track:
 
 
 class Tracker:
-    """Greedy matching (OKS or box IoU) of each frame's people to the live tracks; a track unseen for max_age frames
-    (one second by default) ends."""
+    """Greedy matching (OKS or box IoU) of each frame's people to the tracks; a person matching none takes up a lost
+    track whose last place is near enough for the time lost, else starts one. A track is drawn once seen CONFIRM
+    times; its pose goes through its Hold; unseen for LOST_SECONDS, it ends."""
 
     def __init__(self, fps: float, max_age: Optional[int] = None, min_similarity: float = 0.1, **filter_args):
-        self.fps, self.max_age, self.min_similarity = fps, max_age or max(1, round(fps)), min_similarity
+        self.fps, self.max_age, self.min_similarity = fps, max_age or max(1, round(LOST_SECONDS * fps)), min_similarity
         self.filter_args = filter_args
         self.tracks: list[Track] = []
         self.next_id = 0
 
     def update(self, people: np.ndarray, frame: int) -> list[Track]:
-        """This frame's detections (P, 17, 3) -> the tracks seen in it, each with its smoothed keypoints."""
+        """This frame's detections (P, 17, 3) -> the tracks to draw in it (pose and opacity set), by id."""
         people = suppress(people)
-        pairs = sorted(((similarity(t.raw, p), ti, pi) for ti, t in enumerate(self.tracks) for pi, p in enumerate(people)),
-                       reverse=True)
-        used_t, used_p, seen = set(), set(), []
+        recent = round(HOLD_SECONDS * self.fps)  # older detections are too stale to overlap: those tracks are lost
+        pairs = sorted(((similarity(t.raw, p), ti, pi) for ti, t in enumerate(self.tracks) for pi, p in enumerate(people)
+                        if frame - t.last_seen <= recent), reverse=True)
+        used_t, used_p = set(), set()
+        matches = []
         for score, ti, pi in pairs:
             if score < self.min_similarity or ti in used_t or pi in used_p:
                 continue
             used_t.add(ti), used_p.add(pi)
-            t = self.tracks[ti]
-            t.raw, t.last_seen = people[pi], frame
-            t.keypoints = t.filter(people[pi], t.height)
-            seen.append(t)
+            matches.append((self.tracks[ti], people[pi]))
         for pi, p in enumerate(people):
-            if pi not in used_p:
-                t = Track(self.next_id, p.astype(np.float32), p, OneEuro(self.fps, **self.filter_args), frame)
-                t.keypoints = t.filter(p, t.height)
+            if pi in used_p:
+                continue
+            lost = self._nearest_lost(p, frame, used_t)
+            if lost is None:
+                lost = Track(self.next_id, p.astype(np.float32), p, OneEuro(self.fps, **self.filter_args), Hold(self.fps), frame, 0)
                 self.next_id += 1
-                self.tracks.append(t)
-                seen.append(t)
-        self.tracks = [t for t in self.tracks if frame - t.last_seen <= self.max_age]
-        return sorted(seen, key=lambda t: t.id)
+                self.tracks.append(lost)
+            used_t.add(self.tracks.index(lost))
+            matches.append((lost, p))
+        for t, p in matches:
+            t.raw, t.last_seen, t.hits = p, frame, t.hits + 1
+            t.keypoints = t.filter(p, t.height)
+            t.pose, t.opacity = t.hold(t.keypoints)
+        for t in self.tracks:
+            if t.last_seen != frame:
+                t.pose, t.opacity = t.hold(None)
+        # a new person missed before being confirmed was most likely no person: forgotten, not kept as lost
+        self.tracks = [t for t in self.tracks if frame - t.last_seen <= (self.max_age if t.hits >= CONFIRM else 0)]
+        return sorted((t for t in self.tracks if t.pose is not None and t.hits >= CONFIRM), key=lambda t: t.id)
+
+    def _nearest_lost(self, person: np.ndarray, frame: int, taken: set) -> Optional[Track]:
+        """The lost track whose last box centre is nearest the person, within a body height per second lost (plus
+        half a height), of a like body size when both sizes are known (limbs imply it; a head alone does not)."""
+        best, best_d = None, np.inf
+        b, size = box(person), body_height(person)
+        for ti, t in enumerate(self.tracks):
+            if ti in taken or t.last_seen >= frame:
+                continue
+            tb, t_size = box(t.raw), body_height(t.raw)
+            d = float(np.hypot(*((b[:2] + b[2:]) / 2 - (tb[:2] + tb[2:]) / 2))) / t.height
+            alike = not (size and t_size) or 0.5 <= size / t_size <= 2
+            if d <= 0.5 + (frame - t.last_seen) / self.fps and alike and d < best_d:
+                best, best_d = t, d
+        return best
 
 
 def jitter(track: np.ndarray) -> float:

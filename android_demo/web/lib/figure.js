@@ -1,0 +1,256 @@
+// A character's figure and its flat layout: a line-for-line mirror of animetool_runtime/figure.py and layout.py.
+// Keypoints are arrays of 17 [x, y, score]; points are [x, y]; masks are Float32Array planes of size x size.
+export const VISIBLE = 0.3;
+export const ARMS = {left: [5, 7, 9], right: [6, 8, 10]};
+export const LEGS = {left: [11, 13, 15], right: [12, 14, 16]};
+export const BACK_HAIR = {long: [-1.2, 1.2, 0.0, 1.9], bob: [-1.22, 1.22, 0.0, 0.95]};
+export const SIDE_LOCK = {short: 0.35, spiky: 0.3, long: 0.95, bob: 0.85, ponytail: 0.5};
+export const FACE_MAPS = ["eyes", "mouth"];
+const SKULL = ["ellipse", 0.0, 0.04, 1.0, 1.04], MOUTH = 0.8;
+
+const add = (a, b) => [a[0] + b[0], a[1] + b[1]], sub = (a, b) => [a[0] - b[0], a[1] - b[1]];
+const mul = (a, k) => [a[0] * k, a[1] * k], dot = (a, b) => a[0] * b[0] + a[1] * b[1];
+export const unit = v => mul(v, 1 / Math.max(Math.hypot(v[0], v[1]), 1e-6));
+
+export function length(kps, a, b) {
+  if (kps[a][2] < VISIBLE || kps[b][2] < VISIBLE) return 0;
+  return Math.hypot(kps[a][0] - kps[b][0], kps[a][1] - kps[b][1]);
+}
+
+// Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none.
+export function bodyHeight(kps) {
+  const mid = (a, b) => [(kps[a][0] + kps[b][0]) / 2, (kps[a][1] + kps[b][1]) / 2, Math.min(kps[a][2], kps[b][2])];
+  const torso = length([mid(5, 6), mid(11, 12)], 0, 1);
+  const parts = [[torso, 2.9], [length(kps, 5, 6), 3.8], [length(kps, 5, 7), 5.1], [length(kps, 6, 8), 5.1],
+    [length(kps, 7, 9), 6.0], [length(kps, 8, 10), 6.0], [length(kps, 11, 13), 3.6], [length(kps, 12, 14), 3.6],
+    [length(kps, 13, 15), 3.6], [length(kps, 14, 16), 3.6]];
+  return Math.max(...parts.map(([l, k]) => l * k));
+}
+
+// Pose-derived geometry: which keypoints exist, the size unit u, the body's up, the head and which way it faces.
+export class Figure {
+  constructor(kps, size) {
+    kps = kps.map(p => [Math.fround(p[0]), Math.fround(p[1]), Math.fround(p[2])]);
+    this.xy = kps.map(p => [p[0], p[1]]);
+    this.ok = kps.map(p => p[2] >= VISIBLE);
+    const ok = this.ok, xy = this.xy, face = [0, 1, 2, 3, 4].filter(i => ok[i]), height = bodyHeight(kps);
+    const spans = [];
+    for (const i of face) for (const j of face) if (i < j) spans.push(Math.hypot(...sub(xy[i], xy[j])));
+    const span = spans.length ? Math.max(...spans) : 0;
+    this.u = height ? height / 9.5 : (span > 0 ? 1.3 * span : size / 12);
+    const shoulders = ok[5] && ok[6];
+    this.up = [0, -1];
+    if (ok[11] && ok[12] && shoulders) this.up = unit(mul(sub(add(xy[5], xy[6]), add(xy[11], xy[12])), 0.5));
+    this.head = this.headAnchor(face, shoulders);
+    this.back = this.head !== null && !(ok[0] || ok[1] || ok[2]);
+    if (shoulders && ok[11] && ok[12]) {
+      const across = [-this.up[1], this.up[0]];
+      this.back = this.back || (dot(sub(xy[6], xy[5]), across) > 0.15 * this.u && dot(sub(xy[12], xy[11]), across) > 0.15 * this.u);
+    }
+    this.yaw = this.back ? 0 : this.computeYaw();
+    [this.far, this.near] = this.yaw >= 0 ? ["left", "right"] : ["right", "left"];
+  }
+
+  headAnchor(face, shoulders) {
+    const ok = this.ok, xy = this.xy;
+    if (ok[3] && ok[4]) return mul(add(xy[3], xy[4]), 0.5);
+    const ear = ok[3] ? 3 : ok[4] ? 4 : null;
+    if (ear !== null) return ok[0] ? add(xy[ear], mul(sub(xy[0], xy[ear]), 0.3)) : xy[ear];
+    if (face.length) {
+      const m = [0, 1].map(k => face.reduce((s, i) => s + xy[i][k], 0) / face.length);
+      return sub(m, mul(this.up, 0.1 * this.u));
+    }
+    if (shoulders) return add(mul(add(xy[5], xy[6]), 0.5), mul(this.up, 1.4 * this.u));
+    return null;
+  }
+
+  computeYaw() {
+    const ok = this.ok, xy = this.xy, across = [-this.up[1], this.up[0]];
+    const clip = v => Math.min(Math.max(v, -1), 1);
+    if (!ok[0]) return 0;
+    if (ok[3] && ok[4]) {
+      const half = 0.5 * Math.abs(dot(sub(xy[3], xy[4]), across)) + 0.15 * this.u;
+      return clip(dot(sub(xy[0], this.head), across) / half);
+    }
+    if (ok[3] || ok[4]) return Math.sign(dot(sub(xy[0], xy[ok[3] ? 3 : 4]), across)) * 0.9;
+    if (ok[1] && ok[2]) {
+      const half = 0.5 * Math.hypot(...sub(xy[1], xy[2])) + 0.1 * this.u;
+      return clip(dot(sub(xy[0], mul(add(xy[1], xy[2]), 0.5)), across) / half);
+    }
+    return 0;
+  }
+
+  seg(a, b) { return this.ok[a] && this.ok[b]; }
+
+  // {origin, rot (rows: across, down), r}: head units -> canvas is origin + (p @ rot) * r.
+  headFrame() {
+    const r = 1.45 * this.u;
+    let up = this.up;
+    if (this.seg(5, 6)) up = unit(add(this.up, mul(unit(sub(this.head, mul(add(this.xy[5], this.xy[6]), 0.5))), 0.5)));
+    return {origin: add(this.head, mul(up, 0.3 * r)), rot: [[-up[1], up[0]], [-up[0], -up[1]]], r};
+  }
+
+  eyes() {
+    const y = this.yaw;
+    return [-1, 1].map(s => [y * 0.42 + s * 0.42 * (1 - 0.45 * Math.abs(y)), 1 - 0.75 * Math.max(0, -s * y)]).filter(e => e[1] > 0.45);
+  }
+
+  toe(side) {
+    const [, k, f] = LEGS[side];
+    return add(add(this.xy[f], mul(unit(sub(this.xy[f], this.xy[k])), 0.2 * this.u)), [0.1 * this.u * this.yaw, 0]);
+  }
+
+  hand(side) {
+    const [, e, w] = ARMS[side];
+    return add(this.xy[w], mul(unit(sub(this.xy[w], this.xy[e])), 0.2 * this.u));
+  }
+}
+
+const ponytailX = fig => fig.back ? 0 : (fig.yaw > 0 ? -1.2 : 1.2);
+const soft = d => Math.min(Math.max(0.5 - d, 0), 1);
+
+// Pixel ranges {x0, x1, y0, y1} covering the box lo..hi plus 1 px, clipped to the canvas; null when outside.
+function windowOf(lo, hi, size) {
+  const x0 = Math.max(0, Math.floor(lo[0]) - 1), y0 = Math.max(0, Math.floor(lo[1]) - 1);
+  const x1 = Math.min(size, Math.ceil(hi[0]) + 2), y1 = Math.min(size, Math.ceil(hi[1]) + 2);
+  return x1 <= x0 || y1 <= y0 ? null : {x0, x1, y0, y1};
+}
+
+// A soft shape: {win, at(x, y) -> coverage}.
+function shape(win, at) { return win === null ? null : {win, at}; }
+
+export function capsule(size, p0, p1, r0, r1) {
+  const reach = Math.max(r0, r1), d = sub(p1, p0), dd = Math.max(dot(d, d), 1e-6);
+  return shape(windowOf([Math.min(p0[0], p1[0]) - reach, Math.min(p0[1], p1[1]) - reach],
+    [Math.max(p0[0], p1[0]) + reach, Math.max(p0[1], p1[1]) + reach], size), (X, Y) => {
+    const x = X - p0[0], y = Y - p0[1], t = Math.min(Math.max((x * d[0] + y * d[1]) / dd, 0), 1);
+    return soft(Math.hypot(x - t * d[0], y - t * d[1]) - (r0 + t * (r1 - r0)));
+  });
+}
+
+export function ellipse(size, c, rx, ry) {
+  return shape(windowOf([c[0] - rx, c[1] - ry], [c[0] + rx, c[1] + ry], size),
+    (X, Y) => soft((Math.hypot((X - c[0]) / rx, (Y - c[1]) / ry) - 1) * Math.min(rx, ry)));
+}
+
+// A shape in head units: "ellipse" (centre a, b; radii c, d; cut below yMax) or "rect" (x from a to b, y from c to d).
+export function headShape(size, {origin, rot, r}, kind, a, b, c, d, yMax = 9.0) {
+  const corners = kind === "ellipse" ? [[a - c, b - d], [a + c, b + d]] : [[a, c], [b, d]];
+  const box = [];
+  for (const x of [corners[0][0], corners[1][0]]) for (const y of [corners[0][1], corners[1][1]]) {
+    box.push([(x * rot[0][0] + y * rot[1][0]) * r + origin[0], (x * rot[0][1] + y * rot[1][1]) * r + origin[1]]);
+  }
+  const lo = [Math.min(...box.map(p => p[0])), Math.min(...box.map(p => p[1]))];
+  const hi = [Math.max(...box.map(p => p[0])), Math.max(...box.map(p => p[1]))];
+  return shape(windowOf(lo, hi, size), (X, Y) => {
+    const px = X - origin[0], py = Y - origin[1];
+    const hx = (px * rot[0][0] + py * rot[0][1]) / r, hy = (px * rot[1][0] + py * rot[1][1]) / r;
+    const dist = kind === "ellipse" ? Math.max((Math.hypot((hx - a) / c, (hy - b) / d) - 1) * Math.min(c, d), hy - yMax)
+      : Math.max(Math.max(a - hx, hx - b), Math.max(c - hy, hy - d));
+    return soft(dist * r);
+  });
+}
+
+// A convex polygon (corners in order, either winding).
+export function polygon(size, pts) {
+  let area = 0;
+  const edges = pts.map((a, i) => [a, pts[(i + 1) % pts.length]]);
+  for (const [a, b] of edges) area += a[0] * b[1] - b[0] * a[1];
+  const normals = edges.map(([a, b]) => mul(unit([b[1] - a[1], a[0] - b[0]]), area > 0 ? 1 : -1));
+  return shape(windowOf([Math.min(...pts.map(p => p[0])), Math.min(...pts.map(p => p[1]))],
+    [Math.max(...pts.map(p => p[0])), Math.max(...pts.map(p => p[1]))], size), (X, Y) => {
+    let dist = -Infinity;
+    edges.forEach(([a], i) => { dist = Math.max(dist, (X - a[0]) * normals[i][0] + (Y - a[1]) * normals[i][1]); });
+    return soft(dist);
+  });
+}
+
+function backHair(fig, style, frame, size) {
+  if (style === "ponytail") {
+    const x = ponytailX(fig);
+    return [headShape(size, frame, "rect", x - 0.3, x + 0.3, -0.75, 1.9)];
+  }
+  if (!(style in BACK_HAIR)) return [];
+  const [x0, x1, y0, y1] = BACK_HAIR[style], shift = -0.2 * fig.yaw;
+  return [headShape(size, frame, "rect", x0 + shift, x1 + shift, y0, y1)];
+}
+
+function arm(fig, side, size) {
+  const [s, e, w] = ARMS[side], xy = fig.xy, u = fig.u, parts = [];
+  if (fig.seg(s, e)) {
+    parts.push(["top", capsule(size, xy[s], xy[e], 0.38 * u, 0.3 * u)]);
+    if (fig.seg(e, w)) parts.push(["skin", capsule(size, xy[e], xy[w], 0.26 * u, 0.2 * u)], ["skin", ellipse(size, fig.hand(side), 0.27 * u, 0.27 * u)]);
+  }
+  return parts;
+}
+
+function leg(fig, side, size, longTrousers, withPelvis) {
+  const [h, k, f] = LEGS[side], xy = fig.xy, u = fig.u, parts = [];
+  if (withPelvis && fig.seg(11, 12)) {
+    const lift = mul(fig.up, 0.15 * u);
+    parts.push(["bottom", capsule(size, add(xy[11], lift), add(xy[12], lift), 0.45 * u, 0.45 * u)]);
+  }
+  if (fig.seg(h, k)) {
+    parts.push(["bottom", capsule(size, xy[h], xy[k], 0.52 * u, 0.38 * u)]);
+    if (fig.seg(k, f)) parts.push([longTrousers ? "bottom" : "skin", capsule(size, xy[k], xy[f], 0.37 * u, 0.26 * u)]);
+  }
+  if (fig.seg(k, f)) parts.push(["shoes", ellipse(size, fig.toe(side), 0.38 * u, 0.25 * u)]);
+  return parts;
+}
+
+function torso(fig, size) {
+  if (!fig.seg(5, 6)) return [];
+  const xy = fig.xy, u = fig.u, up = fig.up, across = unit(sub(xy[5], xy[6]));
+  const hips = fig.seg(11, 12) ? [add(xy[11], mul(sub(xy[5], xy[11]), 0.05)), add(xy[12], mul(sub(xy[6], xy[12]), 0.05))]
+    : [add(xy[5], [0, 2.6 * u]), add(xy[6], [0, 2.6 * u])];
+  const neck = mul(add(xy[5], xy[6]), 0.5);
+  const body = [add(add(xy[5], mul(across, 0.3 * u)), mul(up, 0.12 * u)), add(sub(xy[6], mul(across, 0.3 * u)), mul(up, 0.12 * u)),
+    sub(hips[1], mul(across, 0.4 * u)), add(hips[0], mul(across, 0.4 * u))];
+  return [["skin", capsule(size, neck, add(neck, mul(up, 1.2 * u)), 0.2 * u, 0.2 * u)], ["top", polygon(size, body)]];
+}
+
+function head(fig, size, style, frame) {
+  if (fig.back) {
+    return [["skin", headShape(size, frame, ...SKULL)], ["hair", headShape(size, frame, "ellipse", 0, 0, 1.08, 1.08, 0.75)],
+      ...backHair(fig, style, frame, size).map(m => ["hair", m])];
+  }
+  const side = SIDE_LOCK[style];
+  return [["skin", headShape(size, frame, ...SKULL)], ["hair", headShape(size, frame, "ellipse", 0, 0, 1.1, 1.1, 0.05)],
+    ["hair", headShape(size, frame, "rect", 0.84, 1.1, -0.1, side)], ["hair", headShape(size, frame, "rect", -1.1, -0.84, -0.1, side)]];
+}
+
+function paint(plane, part, size) {
+  if (part === null) return;
+  const {x0, x1, y0, y1} = part.win;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) plane[y * size + x] = Math.max(plane[y * size + x], part.at(x, y));
+}
+
+// {masks: {colour: share of each pixel showing that colour}, face: [eyes, mouth] planes}, as layout.layout.
+export function layout(canvasKps, appearance, size) {
+  const fig = new Figure(canvasKps, size), a = appearance, plane = size * size;
+  const frame = fig.head !== null ? fig.headFrame() : null;
+  let parts = [];
+  if (frame !== null && !fig.back) parts = parts.concat(backHair(fig, a.hair_style, frame, size).map(m => ["hair", m]));
+  parts = parts.concat(arm(fig, fig.far, size), leg(fig, fig.far, size, a.long_trousers, false),
+    leg(fig, fig.near, size, a.long_trousers, true), torso(fig, size));
+  if (frame !== null) parts = parts.concat(head(fig, size, a.hair_style, frame));
+  parts = parts.concat(arm(fig, fig.near, size));
+  const masks = Object.fromEntries(["skin", "hair", "top", "bottom", "shoes"].map(c => [c, new Float32Array(plane)]));
+  const covered = new Float32Array(plane);
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const [colour, part] = parts[i];
+    if (part === null) continue;
+    const {x0, x1, y0, y1} = part.win, m = masks[colour];
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+      const p = y * size + x, seen = part.at(x, y) * (1 - covered[p]);
+      m[p] += seen;
+      covered[p] += seen;
+    }
+  }
+  const face = FACE_MAPS.map(() => new Float32Array(plane));
+  if (frame !== null && !fig.back) {
+    for (const [x, w] of fig.eyes()) paint(face[0], headShape(size, frame, "ellipse", x, 0.36, 0.2 * w, 0.3), size);
+    paint(face[1], headShape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), size);
+  }
+  return {masks, face};
+}

@@ -1,0 +1,112 @@
+"""The flat layout of a character: where each colour shows and where the eyes and mouth are, as soft canvas masks.
+
+The renderer's parts (toolchain/avatar.py) in its drawing order, each reduced to a capsule, ellipse or polygon on the
+shared Figure geometry, and composited front to back so a nearer part hides a farther one. The generator then has to
+add outlines, cel shading and the eyes' detail where it is told they go, not guess a head from five keypoints.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .figure import ARMS, BACK_HAIR, LEGS, SIDE_LOCK, Figure, capsule, ellipse, head_shape, polygon, ponytail_x, unit
+
+FACE_MAPS = ("eyes", "mouth")
+SKULL = ("ellipse", 0.0, 0.04, 1.0, 1.04)  # the face and skull, in head units
+MOUTH = 0.8  # the mouth's height on the face
+
+
+def _back_hair(fig: Figure, style: str, frame, size: int) -> list:
+    if style == "ponytail":
+        x = ponytail_x(fig)
+        return [head_shape(size, frame, "rect", x - 0.3, x + 0.3, -0.75, 1.9)]
+    if style not in BACK_HAIR:
+        return []
+    x0, x1, y0, y1 = BACK_HAIR[style]
+    shift = -0.2 * fig.yaw
+    return [head_shape(size, frame, "rect", x0 + shift, x1 + shift, y0, y1)]
+
+
+def _arm(fig: Figure, side: str, size: int) -> list:
+    s, e, w = ARMS[side]
+    xy, u, parts = fig.xy, fig.u, []
+    if fig.seg(s, e):
+        parts.append(("top", capsule(size, xy[s], xy[e], 0.38 * u, 0.3 * u)))
+        if fig.seg(e, w):
+            parts += [("skin", capsule(size, xy[e], xy[w], 0.26 * u, 0.2 * u)),
+                      ("skin", ellipse(size, fig.hand(side), 0.27 * u, 0.27 * u))]
+    return parts
+
+
+def _leg(fig: Figure, side: str, size: int, long_trousers: bool, with_pelvis: bool) -> list:
+    h, k, f = LEGS[side]
+    xy, u, parts = fig.xy, fig.u, []
+    if with_pelvis and fig.seg(11, 12):
+        parts.append(("bottom", capsule(size, xy[11] + fig.up * 0.15 * u, xy[12] + fig.up * 0.15 * u, 0.45 * u, 0.45 * u)))
+    if fig.seg(h, k):
+        parts.append(("bottom", capsule(size, xy[h], xy[k], 0.52 * u, 0.38 * u)))
+        if fig.seg(k, f):
+            parts.append(("bottom" if long_trousers else "skin", capsule(size, xy[k], xy[f], 0.37 * u, 0.26 * u)))
+    if fig.seg(k, f):
+        parts.append(("shoes", ellipse(size, fig.toe(side), 0.38 * u, 0.25 * u)))
+    return parts
+
+
+def _torso(fig: Figure, size: int) -> list:
+    if not fig.seg(5, 6):
+        return []
+    xy, u, up = fig.xy, fig.u, fig.up
+    across = unit(xy[5] - xy[6])
+    if fig.seg(11, 12):
+        hips = [xy[11] + 0.05 * (xy[5] - xy[11]), xy[12] + 0.05 * (xy[6] - xy[12])]
+    else:  # hips out of frame: the torso runs on below the shoulders, as the renderer draws it
+        hips = [xy[5] + 2.6 * u * np.array([0, 1.0]), xy[6] + 2.6 * u * np.array([0, 1.0])]
+    neck = (xy[5] + xy[6]) / 2
+    body = np.stack([xy[5] + across * 0.3 * u + up * 0.12 * u, xy[6] - across * 0.3 * u + up * 0.12 * u,
+                     hips[1] - across * 0.4 * u, hips[0] + across * 0.4 * u])
+    return [("skin", capsule(size, neck, neck + up * 1.2 * u, 0.2 * u, 0.2 * u)), ("top", polygon(size, body))]
+
+
+def _head(fig: Figure, size: int, style: str, frame) -> list:
+    if fig.back:
+        return ([("skin", head_shape(size, frame, *SKULL)), ("hair", head_shape(size, frame, "ellipse", 0, 0, 1.08, 1.08, 0.75))]
+                + [("hair", m) for m in _back_hair(fig, style, frame, size)])
+    side = SIDE_LOCK[style]
+    return [("skin", head_shape(size, frame, *SKULL)), ("hair", head_shape(size, frame, "ellipse", 0, 0, 1.1, 1.1, 0.05)),
+            ("hair", head_shape(size, frame, "rect", 0.84, 1.1, -0.1, side)),
+            ("hair", head_shape(size, frame, "rect", -1.1, -0.84, -0.1, side))]
+
+
+def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray]:
+    """({colour: (size, size) float32 share of each pixel showing that colour}, (len(FACE_MAPS), size, size) maps)."""
+    fig = Figure(canvas_keypoints, size)
+    a = appearance
+    frame = fig.head_frame() if fig.head is not None else None
+    parts = []  # back to front, as the renderer draws
+    if frame is not None and not fig.back:
+        parts += [("hair", m) for m in _back_hair(fig, a.hair_style, frame, size)]
+    parts += _arm(fig, fig.far, size) + _leg(fig, fig.far, size, a.long_trousers, False)
+    parts += _leg(fig, fig.near, size, a.long_trousers, True) + _torso(fig, size)
+    if frame is not None:
+        parts += _head(fig, size, a.hair_style, frame)
+    parts += _arm(fig, fig.near, size)
+    masks = {c: np.zeros((size, size), np.float32) for c in ("skin", "hair", "top", "bottom", "shoes")}
+    covered = np.zeros((size, size), np.float32)
+    for colour, part in reversed(parts):  # front to back: each part shows where nearer ones left room
+        if part is None:
+            continue
+        win, m = part
+        seen = m * (1 - covered[win])
+        masks[colour][win] += seen
+        covered[win] += seen
+    face = np.zeros((len(FACE_MAPS), size, size), np.float32)
+    if frame is not None and not fig.back:
+        for x, w in fig.eyes():
+            _paint(face[0], head_shape(size, frame, "ellipse", x, 0.36, 0.2 * w, 0.3))
+        _paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08))
+    return masks, face
+
+
+def _paint(plane: np.ndarray, part) -> None:
+    if part is not None:
+        win, m = part
+        np.maximum(plane[win], m, out=plane[win])

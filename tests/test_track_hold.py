@@ -1,0 +1,108 @@
+"""Whole characters on imperfect poses: keypoints held and completed, fragments never drawn, fading, one id per person.
+
+On real poses (BlazePose's labels of the Sports2D demo) and on the whole demo clip through the default pose student.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from animetool_runtime.pose.track import CONFIRM, FADE_SECONDS, HOLD_SECONDS, Hold, Tracker, complete, whole
+
+FPS = 30.0
+
+
+@pytest.fixture(scope="module")
+def pose(small_data) -> np.ndarray:
+    """A real person, every keypoint seen (BlazePose on the Sports2D demo)."""
+    from animetool.avatar_data import load_poses
+
+    people = [p for p in load_poses(small_data, "train") if (p[:, 2] >= 0.3).all()]
+    assert people
+    return people[0].copy()
+
+
+def moved(p: np.ndarray, dx: float, drop=()) -> np.ndarray:
+    q = p.copy()
+    q[:, 0] += dx
+    q[list(drop), 2] = 0.0
+    return q
+
+
+def test_a_lost_keypoint_is_held_where_the_body_moved_then_let_go(pose):
+    hold = Hold(FPS)
+    drawn, opacity = hold(pose)
+    assert opacity == 1 and np.array_equal(drawn, pose)
+    frames = round(HOLD_SECONDS * FPS)
+    for i in range(1, frames + 1):  # the left wrist is lost while the person walks right 4 px a frame
+        drawn, opacity = hold(moved(pose, 4 * i, drop=[9]))
+        assert opacity == 1 and drawn[9, 2] >= 0.3
+        np.testing.assert_allclose(drawn[9, :2], pose[9, :2] + (4 * i, 0), atol=1e-3)
+    drawn, _ = hold(moved(pose, 4 * (frames + 1), drop=[9]))
+    assert drawn[9, 2] < 0.3  # held for HOLD_SECONDS, not forever
+
+
+def test_a_missing_shoulder_is_completed_from_the_torso(pose):
+    p = moved(pose, 0, drop=[6])
+    done = complete(p)
+    np.testing.assert_allclose(done[6, :2], pose[5, :2] + pose[12, :2] - pose[11, :2], atol=1e-4)
+    assert whole(done) and not whole(p)
+    assert not whole(complete(moved(pose, 0, drop=[6, 12])))  # one shoulder and one hip: nothing to go by
+
+
+def test_fragments_are_never_drawn_and_a_broken_pose_fades_out(pose):
+    legs_only = moved(pose, 0, drop=range(11))
+    hold = Hold(FPS)
+    for _ in range(5):
+        assert hold(legs_only) == (None, 0.0)  # a pair of legs is not a character
+    hold = Hold(FPS)
+    hold(pose)
+    held, fade, opacities = round(HOLD_SECONDS * FPS), round(FADE_SECONDS * FPS), []
+    for i in range(held + fade + 2):  # the person turns into a pair of legs (say, backlight) moving right
+        drawn, opacity = hold(moved(legs_only, 3 * (i + 1)))
+        opacities.append(opacity)
+        if drawn is not None:  # the upper body held, then the last whole body: moved with the legs
+            assert whole(drawn)
+            np.testing.assert_allclose(drawn[0, :2], pose[0, :2] + (3 * (i + 1), 0), atol=1e-3)
+    assert opacities[:held] == [1.0] * held
+    fading = opacities[held:held + fade]
+    assert all(a > b for a, b in zip(fading, fading[1:])) and fading[-1] > 0 and opacities[-2:] == [0.0, 0.0]
+
+
+def test_one_frame_ghosts_are_not_drawn_and_people_keep_their_id_through_a_gap(pose):
+    tracker = Tracker(FPS)
+    ghost = moved(pose, 900)
+    assert tracker.update(np.stack([pose, ghost]), 0) == []  # nobody is drawn before CONFIRM frames
+    for i in range(1, CONFIRM):
+        drawn = tracker.update(pose[None], i)
+    assert [t.id for t in drawn] == [0] and len(tracker.tracks) == 1  # the ghost seen once is forgotten
+    frame = CONFIRM
+    for _ in range(int(1.5 * FPS)):  # unseen for 1.5 s: faded out, then nothing drawn, the track kept
+        drawn = tracker.update(np.zeros((0, 17, 3), np.float32), frame)
+        frame += 1
+    assert drawn == [] and len(tracker.tracks) == 1
+    height = np.ptp(pose[:, 1])
+    back = tracker.update(moved(pose, 0.8 * height)[None], frame)  # seen again 0.8 body heights away
+    assert [t.id for t in back] == [0] and back[0].opacity == 1
+
+
+def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters(app_bundle):
+    """The whole demo clip through the default pose student: the man on the roof jumps off into the backlight (the
+    model loses him for about two seconds) and the woman walks past; each keeps one id, no character lacks a torso."""
+    from animetool.footage import fetch_footage
+    from animetool_runtime import load
+    from animetool_runtime.pose.estimator import PoseEstimator
+    from animetool_runtime.pose.track import suppress
+    from animetool_runtime.video import Reader
+
+    estimator = PoseEstimator(load(app_bundle, "tflite", "int8", 2).model(task="pose"))
+    reader = Reader(fetch_footage(["sports2d-demo"])["sports2d-demo"])
+    tracker, frames, drawn, broken = Tracker(float(reader.fps)), {}, 0, 0
+    for i, rgb in enumerate(reader.frames()):
+        for t in tracker.update(suppress(estimator(rgb))[:4], i):
+            frames.setdefault(t.id, []).append(i)
+            drawn += 1
+            broken += not whole(t.pose)
+    reader.close()
+    assert len(frames) == 2, {k: (v[0], v[-1], len(v)) for k, v in frames.items()}
+    assert broken == 0 and drawn > 300
