@@ -24,13 +24,14 @@ import numpy as np
 from animetool.footage import fetch_footage
 from animetool_runtime import device, load
 from animetool_runtime.pose.estimator import PoseEstimator
-from animetool_runtime.pose.track import Tracker, jitter
+from animetool_runtime.pose.track import Tracker, jitter, whole
 from animetool_runtime.video import Reader
 
 RESULTS = Path(__file__).parent / "results"
 CLIPS = {"one person, 720x1280 (Pose2Sim cam02 scaled)": ("pose2sim-single-cam02", (720, 1280)),
          "one person, 1080x1920 (Pose2Sim cam02)": ("pose2sim-single-cam02", None),
          "two people, 1768x994 (Sports2D demo)": ("sports2d-demo", None)}
+PEOPLE = {"pose2sim-single-cam02": 1, "sports2d-demo": 2}  # who is in each clip, counted by eye
 STAGES = ("decode", "pose", "generator", "composite", "encode")
 
 
@@ -59,28 +60,37 @@ def scaled(src: Path, size: tuple[int, int], dst: Path) -> Path:
     return dst
 
 
-def smoothing(clip: Path, bundle: Path) -> dict:
-    """Raw vs smoothed keypoint jitter over every unbroken stretch of every track (tflite int8 pose model)."""
+def smoothing(clip: Path, bundle: Path, people: int) -> dict:
+    """Raw vs smoothed keypoint jitter over every unbroken stretch of every track (tflite int8 pose model); the
+    characters drawn: tracks per person, and the share drawn without a whole body (head and torso)."""
     estimator = PoseEstimator(load(bundle, "tflite", "int8", 2).model(task="pose"))
     reader = Reader(clip)
     tracker = Tracker(float(reader.fps))
     runs: dict[int, list[list]] = {}  # track id -> stretches of consecutive frames: [(frame, raw, smoothed), ...]
+    drawn, broken = 0, 0
     for i, frame in enumerate(reader.frames()):
         for t in tracker.update(estimator(frame), i):
+            drawn, broken = drawn + 1, broken + (not whole(t.pose))
+            if t.last_seen != i:  # held or fading: no detection this frame
+                continue
             stretches = runs.setdefault(t.id, [[]])
             if stretches[-1] and stretches[-1][-1][0] != i - 1:
                 stretches.append([])
             stretches[-1].append((i, t.raw, t.keypoints))
     reader.close()
     pieces = [[np.stack(x) for x in list(zip(*run))[1:]] for st in runs.values() for run in st if len(run) >= 10]
+    drawing = {"people": people, "tracks_drawn": len(runs), "characters_drawn": drawn,
+               "broken_pct": round(100 * broken / max(drawn, 1), 2)}
     if not pieces:
-        return {"tracks": 0, "frames": 0, "raw_jitter_px": None, "smoothed_jitter_px": None, "smoothed_gap_px": None}
+        return {"tracks": 0, "frames": 0, "raw_jitter_px": None, "smoothed_jitter_px": None, "smoothed_gap_px": None,
+                **drawing}
     w = np.array([len(raw) for raw, _ in pieces], float)
     avg = lambda xs: round(float(np.average(xs, weights=w)), 2)  # noqa: E731
     return {"tracks": len({k for k, st in runs.items() if any(len(r) >= 10 for r in st)}), "frames": int(w.sum()),
             "raw_jitter_px": avg([jitter(raw) for raw, _ in pieces]),
             "smoothed_jitter_px": avg([jitter(sm) for _, sm in pieces]),
-            "smoothed_gap_px": avg([np.linalg.norm(sm[:, :, :2] - raw[:, :, :2], axis=-1).mean() for raw, sm in pieces])}
+            "smoothed_gap_px": avg([np.linalg.norm(sm[:, :, :2] - raw[:, :, :2], axis=-1).mean() for raw, sm in pieces]),
+            **drawing}
 
 
 def main() -> None:
@@ -106,7 +116,7 @@ def main() -> None:
                         print(json.dumps({k: row.get(k) for k in ("clip", "backend", "precision", "size", "threads",
                                                                     "status", "fps")}), file=sys.stderr)
                         result["rows"].append(row)
-        result["smoothing"][label] = smoothing(clip, args.bundle)
+        result["smoothing"][label] = smoothing(clip, args.bundle, PEOPLE[CLIPS[label][0]])
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"animate-{device.slug(d)}"
@@ -122,11 +132,14 @@ def main() -> None:
         ms = r.get("ms_mean", {})
         lines.append(f"| {r['clip']} | {r['backend']} | {r['precision']} | {r['size']} | {r['threads']} | {r['status']} | "
                      f"{r.get('fps', '-')} | {r.get('peak_rss_mb', '-')} | " + " | ".join(str(ms.get(s, '-')) for s in STAGES) + " |")
-    lines += ["", "Keypoint jitter (tflite int8 pose model; mean |x[t+1] - 2x[t] + x[t-1]| over tracked keypoints):", "",
-              "| clip | tracks | frames | raw jitter px | smoothed jitter px | mean smoothed-raw gap px |", "|---|---|---|---|---|---|"]
+    lines += ["", "Tracks and keypoint jitter (tflite int8 pose model; the whole clip). Characters: tracks drawn for the "
+              "people in the clip, and the share of drawn characters without a whole body (both shoulders: torso and "
+              "head); jitter: mean |x[t+1] - 2x[t] + x[t-1]| over tracked keypoints of detected frames:", "",
+              "| clip | people | tracks drawn | characters drawn | broken % | tracks (>= 10 frames) | frames | raw jitter px | "
+              "smoothed jitter px | mean smoothed-raw gap px |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, s in result["smoothing"].items():
-        lines.append(f"| {label} | {s['tracks']} | {s['frames']} | {s['raw_jitter_px']} | {s['smoothed_jitter_px']} | "
-                     f"{s['smoothed_gap_px']} |")
+        lines.append(f"| {label} | {s['people']} | {s['tracks_drawn']} | {s['characters_drawn']} | {s['broken_pct']} | "
+                     f"{s['tracks']} | {s['frames']} | {s['raw_jitter_px']} | {s['smoothed_jitter_px']} | {s['smoothed_gap_px']} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

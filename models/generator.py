@@ -124,7 +124,7 @@ def generator_teacher() -> nn.Module:
 
 
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v3.safetensors", default=True)
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v4.safetensors", default=True)
 def generator_student() -> nn.Module:
     """The teacher's topology at a quarter of the width, plus a colour skip: at width 8 the painted colours did not
     survive the trip through the U-Net (v1 and v2 drew everyone grey), so a 3x3 conv of them joins the output."""
@@ -133,7 +133,7 @@ def generator_student() -> nn.Module:
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v1.safetensors", default=True)
+                weights="generator-student-256.v2.safetensors", default=True)
 def generator_student_256() -> nn.Module:
     """generator-student drawing at 256x256: same network, fine-tuned at twice the scale (4x the MACs)."""
     return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS)

@@ -160,13 +160,17 @@ def test_conditioning_lays_out_what_the_renderer_draws(case):
             continue
         drawn = np.median(img[solid] / 255, 0)  # lit tone, shadow tone (x0.78) or the eyes' detail: the lit tone wins
         assert np.abs(drawn - getattr(look, colour)).max() < 0.12, (colour, drawn, getattr(look, colour))
-    eyes, mouth = maps[-2] > 0.9, maps[-1] > 0.9
+    eyes, mouth = maps[-2] > 0.2, maps[-1] > 0.9  # eyes: white 1, iris 0.6, pupil 0.25
     if case == "back":
         assert not eyes.any() and not mouth.any()
         return
     skin = np.abs(img / 255 - look.skin).max(-1) < 0.05
     assert eyes.sum() > 20 and skin[eyes].mean() < 0.3 and skin[maps[first] > 0.9 * look.skin[0]].mean() > 0.5
     assert 0 < mouth.sum() and skin[mouth].mean() < 0.9
+    iris = np.abs(maps[-2] - 0.6) < 0.05  # the eyes map draws the iris, which the renderer paints from the hair
+    drawn = np.median(img[iris] / 255, 0)
+    want = np.clip(np.asarray(look.hair) * 0.9 + 0.08, 0, 1)
+    assert iris.sum() >= 4 and np.abs(drawn - want).max() < np.abs(drawn - look.skin).max(), (drawn, want)
 
 
 def test_web_app_conditioning_is_the_runtime_s(real_pose):

@@ -108,8 +108,8 @@ def test_browser_matches_the_python_runtime_on_real_frames(backend, server, fram
     for path, js in zip(frames, got["frames"]):
         rgb = np.frombuffer(path.read_bytes(), np.uint8).reshape(h, w, 3)
         people = suppress(animator.pose(rgb))[:animator.max_people]
-        drawings, stats = animator(rgb.copy())
-        out = animator.compose(rgb.copy(), drawings)
+        drawings, remove, stats = animator(rgb.copy())
+        out = animator.compose(rgb.copy(), drawings, remove)
         assert len(people) >= 2 and len(js["people"]) == len(people)
         for mine, theirs in zip(people, np.array(js["people"], np.float32)):
             seen = mine[:, 2] >= 0.3

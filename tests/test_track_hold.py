@@ -106,3 +106,48 @@ def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters
     reader.close()
     assert len(frames) == 2, {k: (v[0], v[-1], len(v)) for k, v in frames.items()}
     assert broken == 0 and drawn > 300
+
+
+def test_web_app_tracker_is_the_runtime_s(pose):
+    """lib/track.js (the phone app) draws the same tracks, poses and opacities as the runtime on the same detections:
+    a walking person with keypoints dropping out, a gap, a ghost, a second person."""
+    import json
+    import subprocess
+
+    from conftest import need
+    from test_character import WEB
+
+    need(("node",))
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(90):
+        people = []
+        if not 30 <= i < 45:  # person A walks right, unseen for half a second
+            a = moved(pose, 5 * i)
+            a[rng.random(17) < 0.15, 2] = 0.1
+            people.append(a)
+        if i >= 10:
+            people.append(moved(pose, 700, drop=[7, 9] if i % 7 == 0 else []))
+        if i == 20:
+            people.append(moved(pose, -600))
+        frames.append(np.asarray(people, np.float32).reshape(-1, 17, 3))
+    tracker, mine = Tracker(FPS), []
+    for i, people in enumerate(frames):
+        mine.append([(t.id, t.pose, t.opacity) for t in tracker.update(people, i)])
+    script = """
+import {Tracker} from "./lib/track.js";
+import {readFileSync} from "fs";
+const tracker = new Tracker(%s), out = [];
+JSON.parse(readFileSync(0, "utf8")).forEach((people, i) => out.push(tracker.update(people, i).map(t => [t.id, t.pose, t.opacity])));
+process.stdout.write(JSON.stringify(out));
+""" % FPS
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps([f.tolist() for f in frames]),
+                          cwd=WEB, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = json.loads(proc.stdout)
+    assert [[t[0] for t in f] for f in theirs] == [[t[0] for t in f] for f in mine]
+    assert sum(len(f) for f in mine) > 100 and any(o < 1 for f in mine for _, _, o in f)
+    for f_mine, f_theirs in zip(mine, theirs):
+        for (_, p, o), (_, q, oq) in zip(f_mine, f_theirs):
+            assert abs(o - oq) < 1e-6
+            np.testing.assert_allclose(np.array(q, np.float32), p, atol=1e-3)

@@ -13,16 +13,21 @@ from .avatar_data import batch
 from .training import Trainer
 
 L1_WEIGHT, FM_WEIGHT, DISTILL_WEIGHT, FEATURE_WEIGHT = 100.0, 10.0, 100.0, 10.0
-HEAD_WEIGHT, EDGE_WEIGHT = 4.0, 100.0  # measured: head PSNR/SSIM and outlines lag the whole drawing without them
+HEAD_WEIGHT, FACE_WEIGHT, EDGE_WEIGHT = 4.0, 8.0, 100.0  # measured: head, eyes and outlines lag without them
+
+
+def _grow(x: torch.Tensor, k: int) -> torch.Tensor:
+    return F.max_pool2d(F.max_pool2d(x, (1, k), 1, (0, k // 2)), (k, 1), 1, (k // 2, 0))  # separable: k x k square
 
 
 def head_weight(cond: torch.Tensor) -> torch.Tensor:
     """Per-pixel loss weight: 1, plus HEAD_WEIGHT on the square of side 0.3 x size around the head keypoints (nose,
-    eyes, ears), where eyes and hair are small parts a plain L1 averages away."""
-    k = int(0.3 * cond.shape[-1]) | 1
-    head = cond[:, :5].amax(1, keepdim=True)
-    head = F.max_pool2d(F.max_pool2d(head, (1, k), 1, (0, k // 2)), (k, 1), 1, (k // 2, 0))  # separable: k x k square
-    return 1 + HEAD_WEIGHT * (head > 0.1).float()
+    eyes, ears), plus FACE_WEIGHT around the face maps (the conditioning's last two: eyes, mouth): small parts a
+    plain L1 averages away."""
+    size = cond.shape[-1]
+    head = _grow(cond[:, :5].amax(1, keepdim=True), int(0.3 * size) | 1) > 0.1
+    face = _grow(cond[:, -2:].amax(1, keepdim=True), (size // 32) | 1) > 0.05
+    return 1 + HEAD_WEIGHT * head.float() + FACE_WEIGHT * face.float()
 
 
 def drawing_loss(fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -71,7 +71,7 @@ async function loop() {
       if (animator !== state.animator) continue;  // the backend changed while this frame ran
       if (!target || target.width !== w || target.height !== h) target = octx.createImageData(w, h);
       compose({data: pixels.data, width: w, height: h, channels: 4}, result.drawings,
-        {data: target.data, width: w, height: h, channels: 4}, $("background").value);
+        {data: target.data, width: w, height: h, channels: 4}, $("background").value, {plate: animator.plate, remove: result.remove});
       if (side) octx.putImageData(pixels, 0, 0);
       octx.putImageData(target, side ? w : 0, 0);
       state.people = result.tracks.length;

@@ -17,6 +17,7 @@ from . import device
 from .bundle import Bundle, load
 from .character import CONDITIONING_LAYOUT, appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
 from .image import resize_bilinear, shrink, taps
+from .plate import Plate
 from .manifest import BundleError, ModelEntry
 from .pose.estimator import PoseEstimator
 from .pose.track import Tracker, box, suppress
@@ -66,6 +67,7 @@ class Animator:
         self.generator = self.bundle.model(name=entry.name)
         self.size, self.fill = entry.preprocess["size"][0], entry.preprocess.get("fill", 0.8)
         self.tracker = Tracker(self.fps)
+        self.plate = Plate()
         self.index = 0
 
     def draw(self, kps: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,18 +77,17 @@ class Animator:
         return self.generator.run(cond, layout="NCHW")[0][0].transpose(1, 2, 0), matrix
 
     def backdrop(self, rgb: np.ndarray) -> np.ndarray:
-        """The uint8 picture the characters are drawn on: for "original", the decoded frame itself (ours to draw on)."""
+        """The uint8 picture the characters are drawn on, for "blur" and "plain"."""
         h, w = rgb.shape[:2]
-        if self.background == "original":
-            return rgb
         if self.background == "blur":
             small = shrink(rgb, max(1, h // 24), max(1, w // 24))
             blurred = resize_bilinear(resize_bilinear(small, max(1, h // 24), max(1, w // 24)), h, w)
             return np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
         return np.broadcast_to(PLAIN, (h, w, 3)).copy()
 
-    def __call__(self, rgb: np.ndarray) -> tuple[list, dict]:
-        """One frame -> (its drawings for compose(), {stage: ms, people: count, tracks: [{id, box (x0, y0, x1, y1)}]})."""
+    def __call__(self, rgb: np.ndarray) -> tuple[list, list, dict]:
+        """One frame -> (its drawings and the people to remove, for compose(); {stage: ms, people: count, tracks:
+        [{id, box (x0, y0, x1, y1)}]})."""
         times: dict = {}
         t = time.perf_counter()
         people = suppress(self.pose(rgb))[:self.max_people]  # best first, one detection per person
@@ -104,13 +105,15 @@ class Animator:
                 rgba = rgba * np.array([1, 1, 1, tr.opacity], np.float32)
             drawings.append((float(b[3]), rgba, matrix))
         times["generator"] = _ms(t)
+        remove = list(people) + [tr.pose for tr in tracks if tr.last_seen != self.index]  # held ones may still be there
         self.index += 1
-        return drawings, {**times, "people": len(tracks),
+        return drawings, remove, {**times, "people": len(tracks),
                           "tracks": [{"id": tr.id, "box": [round(float(v), 1) for v in b]} for tr, b in zip(tracks, boxes)]}
 
-    def compose(self, rgb: np.ndarray, drawings: list) -> np.ndarray:
-        """The output frame: the drawings over the background, nearer people (lower feet) in front. May reuse rgb."""
-        out = self.backdrop(rgb)
+    def compose(self, rgb: np.ndarray, drawings: list, remove: list) -> np.ndarray:
+        """The output frame: the drawings over the background ("original": the frame with the people in remove taken
+        out), nearer people (lower feet) in front. Call on consecutive frames (the clean plate learns). May reuse rgb."""
+        out = self.plate(rgb, remove) if self.background == "original" else self.backdrop(rgb)
         for _, rgba, matrix in sorted(drawings, key=lambda d: d[0]):
             composite(out, rgba, matrix)
         return np.concatenate([rgb, out], axis=1) if self.background == "side-by-side" else out
@@ -223,9 +226,9 @@ def _run(reader: Reader, animator: Animator, writer: Writer, on_frame) -> list[d
     def encode() -> None:
         try:
             while (item := get(encoded)) is not None:
-                rgb, drawings, row = item
+                rgb, drawings, remove, row = item
                 t = time.perf_counter()
-                image = animator.compose(rgb, drawings)
+                image = animator.compose(rgb, drawings, remove)
                 row["composite"] = _ms(t)
                 t = time.perf_counter()
                 writer.write(image)
@@ -240,10 +243,10 @@ def _run(reader: Reader, animator: Animator, writer: Writer, on_frame) -> list[d
     try:
         while (item := get(decoded)) is not None:
             rgb, decode_ms = item
-            drawings, times = animator(rgb)
+            drawings, remove, times = animator(rgb)
             row = {"frame": len(rows), "decode": decode_ms, **times, "composite": 0.0, "encode": 0.0}
             rows.append(row)
-            put(encoded, (rgb, drawings, row))
+            put(encoded, (rgb, drawings, remove, row))
             on_frame(len(rows), reader.frames_hint, row)
         put(encoded, None)
         threads[1].join()

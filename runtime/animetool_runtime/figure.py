@@ -130,10 +130,12 @@ def _soft(d: np.ndarray) -> np.ndarray:
     return np.clip(0.5 - d, 0, 1)
 
 
-def _window(lo: np.ndarray, hi: np.ndarray, size: int):
-    """Pixel ranges (y slice, x slice) covering the box lo..hi plus 1 px, clipped to the canvas; None when outside."""
+def _window(lo: np.ndarray, hi: np.ndarray, size):
+    """Pixel ranges (y slice, x slice) covering the box lo..hi plus 1 px, clipped to the canvas (size: a side, or
+    (width, height)); None when outside."""
+    width, height = (size, size) if isinstance(size, int) else size
     x0, y0 = (max(0, int(math.floor(v)) - 1) for v in lo)
-    x1, y1 = (min(size, int(math.ceil(v)) + 2) for v in hi)
+    x1, y1 = min(width, int(math.ceil(hi[0])) + 2), min(height, int(math.ceil(hi[1])) + 2)
     return None if x1 <= x0 or y1 <= y0 else (slice(y0, y1), slice(x0, x1))
 
 

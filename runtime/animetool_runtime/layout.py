@@ -11,6 +11,7 @@ import numpy as np
 from .figure import ARMS, BACK_HAIR, LEGS, SIDE_LOCK, Figure, capsule, ellipse, head_shape, polygon, ponytail_x, unit
 
 FACE_MAPS = ("eyes", "mouth")
+EYE_LEVELS = (1.0, 0.6, 0.25)  # the eyes map: white of the eye, iris, pupil (a face-feature drawing, not a mask)
 SKULL = ("ellipse", 0.0, 0.04, 1.0, 1.04)  # the face and skull, in head units
 MOUTH = 0.8  # the mouth's height on the face
 
@@ -100,13 +101,18 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
         covered[win] += seen
     face = np.zeros((len(FACE_MAPS), size, size), np.float32)
     if frame is not None and not fig.back:
+        look = np.array([0.05 * fig.yaw, 0.03])  # where the irises look, as the renderer draws them
         for x, w in fig.eyes():
-            _paint(face[0], head_shape(size, frame, "ellipse", x, 0.36, 0.2 * w, 0.3))
-        _paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08))
+            c = np.array([x, 0.36]) + look
+            for (cx, cy), rx, ry, level in (((x, 0.36), 0.2 * w, 0.3, 1.0), (c, 0.16 * w, 0.26, EYE_LEVELS[1]),
+                                            (c, 0.07 * w, 0.11, EYE_LEVELS[2])):
+                _paint(face[0], head_shape(size, frame, "ellipse", cx, cy, rx, ry), level)
+        _paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), 1.0)
     return masks, face
 
 
-def _paint(plane: np.ndarray, part) -> None:
+def _paint(plane: np.ndarray, part, level: float) -> None:
+    """Paint level over the plane where the part covers it (soft edges blend)."""
     if part is not None:
         win, m = part
-        np.maximum(plane[win], m, out=plane[win])
+        plane[win] += m * (np.float32(level) - plane[win])

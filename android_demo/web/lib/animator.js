@@ -2,6 +2,7 @@
 // per person -> composite. Frames are {data, width, height, channels} (3 for RGB, 4 for a canvas's RGBA).
 import {CONDITIONING_LAYOUT, appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose} from "./character.js";
 import {resizeBilinear, rgbFromRgba, shrink, taps} from "./image.js";
+import {Plate} from "./plate.js";
 import {PoseEstimator} from "./pose.js";
 import {Tracker, box, suppress} from "./track.js";
 
@@ -30,6 +31,7 @@ export class Animator {
     this.fill = generator.entry.preprocess.fill ?? 0.8;
     this.maxPeople = maxPeople;
     this.tracker = new Tracker(fps);
+    this.plate = new Plate();
     this.index = 0;
   }
 
@@ -59,15 +61,20 @@ export class Animator {
       drawings.push({feet: b[3], id: tr.id, box: b, ...drawing});
     }
     times.generator = performance.now() - t1;
+    const remove = [...people, ...tracks.filter(t => t.lastSeen !== this.index).map(t => t.pose)];  // held ones may still be there
     this.index += 1;
-    return {drawings, people, tracks: tracks.map(t => ({id: t.id, keypoints: t.pose, appearance: Array.from(t.appearance)})), times};
+    return {drawings, people, remove, tracks: tracks.map(t => ({id: t.id, keypoints: t.pose, appearance: Array.from(t.appearance)})), times};
   }
 }
 
-// The background the characters are drawn on, written into `out` (same size and channels as frame).
-export function backdrop(frame, out, background) {
+// The background the characters are drawn on, written into `out` (same size and channels as frame); "original" with
+// a plate: the frame with the people in `remove` taken out (call on consecutive frames: the plate learns).
+export function backdrop(frame, out, background, {plate = null, remove = []} = {}) {
   const {width: w, height: h, channels: c} = frame;
-  if (background === "original" || background === "side-by-side") { out.data.set(frame.data); return out; }
+  if (background === "original" || background === "side-by-side") {
+    out.data.set(frame.data);
+    return background === "original" && plate ? plate.remove(out, remove) : out;
+  }
   let fill;
   if (background === "blur") {
     const rgb = c === 3 ? frame : rgbFromRgba(frame.data, w, h);
@@ -81,9 +88,10 @@ export function backdrop(frame, out, background) {
   return out;
 }
 
-// The drawings over the background, nearer people (lower feet) in front; writes into out.
-export function compose(frame, drawings, out, background = "original") {
-  backdrop(frame, out, background);
+// The drawings over the background, nearer people (lower feet) in front; writes into out. removal: {plate, remove}
+// (the animator's plate and the step's remove list) takes the people out of the "original" background.
+export function compose(frame, drawings, out, background = "original", removal = {}) {
+  backdrop(frame, out, background, removal);
   for (const d of [...drawings].sort((a, b) => a.feet - b.feet)) composite(out, d.rgba, d.matrix, Math.round(Math.sqrt(d.rgba.length / 4)));
   return out;
 }

@@ -6,6 +6,7 @@ export const LEGS = {left: [11, 13, 15], right: [12, 14, 16]};
 export const BACK_HAIR = {long: [-1.2, 1.2, 0.0, 1.9], bob: [-1.22, 1.22, 0.0, 0.95]};
 export const SIDE_LOCK = {short: 0.35, spiky: 0.3, long: 0.95, bob: 0.85, ponytail: 0.5};
 export const FACE_MAPS = ["eyes", "mouth"];
+export const EYE_LEVELS = [1.0, 0.6, 0.25];  // the eyes map: white of the eye, iris, pupil
 const SKULL = ["ellipse", 0.0, 0.04, 1.0, 1.04], MOUTH = 0.8;
 
 const add = (a, b) => [a[0] + b[0], a[1] + b[1]], sub = (a, b) => [a[0] - b[0], a[1] - b[1]];
@@ -109,10 +110,12 @@ export class Figure {
 const ponytailX = fig => fig.back ? 0 : (fig.yaw > 0 ? -1.2 : 1.2);
 const soft = d => Math.min(Math.max(0.5 - d, 0), 1);
 
-// Pixel ranges {x0, x1, y0, y1} covering the box lo..hi plus 1 px, clipped to the canvas; null when outside.
+// Pixel ranges {x0, x1, y0, y1} covering the box lo..hi plus 1 px, clipped to the canvas (size: a side, or
+// [width, height]); null when outside.
 function windowOf(lo, hi, size) {
+  const [width, height] = Array.isArray(size) ? size : [size, size];
   const x0 = Math.max(0, Math.floor(lo[0]) - 1), y0 = Math.max(0, Math.floor(lo[1]) - 1);
-  const x1 = Math.min(size, Math.ceil(hi[0]) + 2), y1 = Math.min(size, Math.ceil(hi[1]) + 2);
+  const x1 = Math.min(width, Math.ceil(hi[0]) + 2), y1 = Math.min(height, Math.ceil(hi[1]) + 2);
   return x1 <= x0 || y1 <= y0 ? null : {x0, x1, y0, y1};
 }
 
@@ -219,10 +222,14 @@ function head(fig, size, style, frame) {
     ["hair", headShape(size, frame, "rect", 0.84, 1.1, -0.1, side)], ["hair", headShape(size, frame, "rect", -1.1, -0.84, -0.1, side)]];
 }
 
-function paint(plane, part, size) {
+// Paint level over the plane where the part covers it (soft edges blend).
+function paint(plane, part, size, level) {
   if (part === null) return;
   const {x0, x1, y0, y1} = part.win;
-  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) plane[y * size + x] = Math.max(plane[y * size + x], part.at(x, y));
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+    const p = y * size + x;
+    plane[p] += part.at(x, y) * (Math.fround(level) - plane[p]);
+  }
 }
 
 // {masks: {colour: share of each pixel showing that colour}, face: [eyes, mouth] planes}, as layout.layout.
@@ -249,8 +256,13 @@ export function layout(canvasKps, appearance, size) {
   }
   const face = FACE_MAPS.map(() => new Float32Array(plane));
   if (frame !== null && !fig.back) {
-    for (const [x, w] of fig.eyes()) paint(face[0], headShape(size, frame, "ellipse", x, 0.36, 0.2 * w, 0.3), size);
-    paint(face[1], headShape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), size);
+    const look = [0.05 * fig.yaw, 0.03];  // where the irises look, as the renderer draws them
+    for (const [x, w] of fig.eyes()) {
+      const c = [x + look[0], 0.36 + look[1]];
+      for (const [cx, cy, rx, ry, level] of [[x, 0.36, 0.2 * w, 0.3, 1.0], [c[0], c[1], 0.16 * w, 0.26, EYE_LEVELS[1]],
+        [c[0], c[1], 0.07 * w, 0.11, EYE_LEVELS[2]]]) paint(face[0], headShape(size, frame, "ellipse", cx, cy, rx, ry), size, level);
+    }
+    paint(face[1], headShape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), size, 1.0);
   }
   return {masks, face};
 }

@@ -42,7 +42,8 @@ try {
         const data = new Uint8Array(await res.arrayBuffer());
         const frame = {data, width, height, channels: 3};
         const r = await animator.step(frame);
-        const out = compose(frame, r.drawings, {data: new Uint8Array(data.length), width, height, channels: 3});
+        const out = compose(frame, r.drawings, {data: new Uint8Array(data.length), width, height, channels: 3}, "original",
+          {plate: animator.plate, remove: r.remove});
         frames.push({people: r.people, tracks: r.tracks, drawings: r.drawings.map(d => ({id: d.id, matrix: d.matrix, rgba: b64(d.rgba)})),
           composite: b64(out.data)});
       }

@@ -1,0 +1,115 @@
+"""The scene without its people (`--background original`): person masks from poses, the clean plate and its fill, on
+the Sports2D demo's real frames through the default pose student; the web app's lib/plate.js against the runtime."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from animetool_runtime.plate import SCALE, STILL, Plate, person_mask, upsample
+
+BEFORE, AFTER = 10, 100  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
+
+
+@pytest.fixture(scope="module")
+def demo(app_bundle):
+    """Frames 0..AFTER of the Sports2D demo and the people the default pose student finds in each."""
+    from animetool.footage import fetch_footage
+    from animetool_runtime import load
+    from animetool_runtime.pose.estimator import PoseEstimator
+    from animetool_runtime.pose.track import suppress
+    from animetool_runtime.video import Reader
+
+    estimator = PoseEstimator(load(app_bundle, "tflite", "int8", 2).model(task="pose"))
+    reader = Reader(fetch_footage(["sports2d-demo"])["sports2d-demo"])
+    frames, people = [], []
+    for i, rgb in enumerate(reader.frames()):
+        frames.append(rgb)
+        people.append(suppress(estimator(rgb))[:4])
+        if i == AFTER:
+            break
+    reader.close()
+    return frames, people
+
+
+def test_mask_covers_the_person_and_not_the_scene(demo):
+    frames, people = demo
+    h, w = frames[AFTER].shape[:2]
+    mask, boxes = person_mask(people[AFTER], h, w)
+    assert mask.shape == (-(-h // SCALE), -(-w // SCALE)) and len(boxes) == len(people[AFTER]) == 2
+    for person in people[AFTER]:
+        seen = person[person[:, 2] >= 0.3, :2]
+        cells = np.clip(((seen + 0.5) / SCALE - 0.5).round().astype(int), 0, [mask.shape[1] - 1, mask.shape[0] - 1])
+        assert (mask[cells[:, 1], cells[:, 0]] > 0.9).all()  # every keypoint inside the mask
+    assert 0.005 < (mask > 0.5).mean() < 0.1  # two people, not the frame
+
+
+def test_people_are_replaced_by_the_background_seen_before(demo):
+    """Where the woman stands at frame AFTER, the output shows the grass of frame BEFORE, not her."""
+    frames, people = demo
+    plate = Plate()
+    for rgb, found in zip(frames[:AFTER], people[:AFTER]):
+        plate(rgb.copy(), found)
+    out = plate(frames[AFTER].copy(), people[AFTER])
+    h, w = out.shape[:2]
+    woman = max(people[AFTER], key=lambda p: p[:, 1].max())  # the one on the ground, lower in the frame
+    mask, _ = person_mask([woman], h, w)
+    inside = upsample(mask[..., None], mask.shape[0] * SCALE, mask.shape[1] * SCALE, 0, h, 0, w)[..., 0] > 0.9
+    was = np.abs(frames[AFTER].astype(int) - frames[BEFORE])[inside].mean()
+    now = np.abs(out.astype(int) - frames[BEFORE])[inside].mean()
+    assert was > 15 and now < 0.5 * was, (was, now)
+    untouched = upsample(person_mask(people[AFTER], h, w)[0][..., None], mask.shape[0] * SCALE, mask.shape[1] * SCALE,
+                         0, h, 0, w)[..., 0] == 0
+    assert np.array_equal(out[untouched], frames[AFTER][untouched])  # nobody's pixels are not touched
+
+
+def test_a_moving_camera_empties_the_plate(demo):
+    frames, people = demo
+    plate = Plate()
+    for rgb, found in zip(frames[:20], people[:20]):
+        plate(rgb.copy(), found)
+    assert plate.seen.mean() > 0.9
+    panned = np.roll(frames[20], 60, axis=1)  # the camera turned: every background pixel changed
+    plate(panned.copy(), [])
+    assert plate.seen.mean() < 0.3  # emptied, but for the cells the pan did not change (flat sky)
+    for _ in range(STILL):  # the camera holds still again: relearnt
+        plate(panned.copy(), [])
+    assert plate.seen.all() and np.array_equal(plate.image, panned)
+
+
+def test_web_app_plate_is_the_runtime_s(demo):
+    """lib/plate.js removes the same people from the same frames as the runtime (its float64 sums may round a few
+    pixels the other way)."""
+    from conftest import need
+    from test_character import WEB
+
+    need(("node",))
+    frames, people = demo
+    picks = list(range(30, 46, 3))  # the woman walking in while the plate learns
+    small = [f[::2, ::2].copy() for f in frames]  # half size keeps the JSON small; the plate works at any size
+    found = [[(p * [0.5, 0.5, 1]).tolist() for p in people[i]] for i in range(len(frames))]
+    plate = Plate()
+    mine = [plate(small[i].copy(), np.asarray(found[i], np.float32).reshape(-1, 17, 3)) for i in picks]
+    payload = [{"rgb": base64.b64encode(small[i].tobytes()).decode(), "people": found[i]} for i in picks]
+    h, w = small[0].shape[:2]
+    script = """
+import {Plate} from "./lib/plate.js";
+import {readFileSync} from "fs";
+const plate = new Plate();
+for (const f of JSON.parse(readFileSync(0, "utf8"))) {
+  const frame = {data: new Uint8Array(Buffer.from(f.rgb, "base64")), width: %d, height: %d, channels: 3};
+  process.stdout.write(Buffer.from(plate.remove(frame, f.people).data).toString("base64") + "\\n");
+}
+""" % (w, h)
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(payload), cwd=WEB,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.split()
+    assert len(lines) == len(picks)
+    for i, ours, line in zip(picks, mine, lines):
+        theirs = np.frombuffer(base64.b64decode(line), np.uint8).reshape(ours.shape)
+        assert (np.abs(ours.astype(int) - theirs) > 2).mean() < 1e-3
+        assert (theirs != small[i]).mean() > 0.002  # people were taken out, not the frame passed through
