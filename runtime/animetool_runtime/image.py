@@ -6,20 +6,15 @@ import numpy as np
 
 def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Half-pixel-centre bilinear resize of an HxWxC array (what torch/TF/JS canvases agree on), float32 out."""
-    return resize_region(img, height, width, 0, height, 0, width)
-
-
-def resize_region(img: np.ndarray, height: int, width: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """resize_bilinear(img, height, width)[y0:y1, x0:x1], computing only those pixels."""
     h, w = img.shape[:2]
-    ys = np.clip((np.arange(y0, y1) + 0.5) * h / height - 0.5, 0, h - 1)
-    xs = np.clip((np.arange(x0, x1) + 0.5) * w / width - 0.5, 0, w - 1)
-    ya, xa = ys.astype(np.int64), xs.astype(np.int64)
-    yb, xb = np.minimum(ya + 1, h - 1), np.minimum(xa + 1, w - 1)
-    wy, wx = (ys - ya)[:, None, None], (xs - xa)[None, :, None]
+    ys = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(width) + 0.5) * w / width - 0.5, 0, w - 1)
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
     im = img.astype(np.float32)
-    top = im[ya][:, xa] * (1 - wx) + im[ya][:, xb] * wx
-    bottom = im[yb][:, xa] * (1 - wx) + im[yb][:, xb] * wx
+    top = im[y0][:, x0] * (1 - wx) + im[y0][:, x1] * wx
+    bottom = im[y1][:, x0] * (1 - wx) + im[y1][:, x1] * wx
     return top * (1 - wy) + bottom * wy
 
 
