@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import animate_measures
 from animetool.footage import fetch_footage
 from animetool_runtime import device, load
 from animetool_runtime.pose.estimator import PoseEstimator
@@ -117,6 +118,9 @@ def main() -> None:
                                                                     "status", "fps")}), file=sys.stderr)
                         result["rows"].append(row)
         result["smoothing"][label] = smoothing(clip, args.bundle, PEOPLE[CLIPS[label][0]])
+    result["users_see"] = [{"clip": label, "size": sizes[0], **animate_measures.measure(
+        clips[label], args.bundle, sizes[0], RESULTS / f"animate-contact-{CLIPS[label][0]}.png")}
+        for label in ("two people, 1768x994 (Sports2D demo)", "one person, 1080x1920 (Pose2Sim cam02)")]
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"animate-{device.slug(d)}"
@@ -140,6 +144,17 @@ def main() -> None:
     for label, s in result["smoothing"].items():
         lines.append(f"| {label} | {s['people']} | {s['tracks_drawn']} | {s['characters_drawn']} | {s['broken_pct']} | "
                      f"{s['tracks']} | {s['frames']} | {s['raw_jitter_px']} | {s['smoothed_jitter_px']} | {s['smoothed_gap_px']} |")
+    lines += ["", "What a viewer sees (`--background original`, tflite int8, generator at the first size; "
+              "`benchmarks/animate_measures.py`): person pixels left visible (BlazePose full's segmentation of each "
+              "person, pixels neither a character nor the fill covers), colour difference CIE76 between each person and "
+              "their character (the same regions read on both). The removal mask's radii were chosen on the Sports2D "
+              "demo; Pose2Sim is the check nobody tuned on.", "",
+              "| clip | person pixels visible % | people measured | dE skin | dE hair | dE top | dE bottom | dE shoes | "
+              "dE clothes (top, bottom) | contact sheet |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for u in result["users_see"]:
+        lines.append(f"| {u['clip']} | {u['person_pixels_visible_pct']} | {u['people_measured']} | "
+                     + " | ".join(str(u["colour_de"].get(c, "-")) for c in ("skin", "hair", "top", "bottom", "shoes"))
+                     + f" | {u['colour_de_clothes']} | [{u['contact_sheet']}]({u['contact_sheet']}) |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -17,7 +17,7 @@ from .figure import VISIBLE, body_height, capsule, ellipse, polygon
 from .image import resize_bilinear, shrink
 
 SCALE = 4  # mask grid: a quarter of the frame's resolution
-LIMB, END, HEAD = 0.5, 0.6, 0.9  # radius of a limb's capsule, a hand's or foot's disc, and the head's, in eighths of
+LIMB, END, HEAD = 0.65, 0.75, 1.0  # radius of a limb's capsule, a hand's or foot's disc, and the head's, in eighths of
 # the body's height (the head's ellipse is 1.5 times as tall)
 CLEAR = 0.02  # mask below this: background, which the plate may learn
 MOVED = 24.0  # mean |frame - plate| (0-255) over background the plate has seen: above it, the camera moved

@@ -6,7 +6,7 @@ import {SKELETON} from "./character.js";
 import {VISIBLE, bodyHeight, capsule, ellipse, polygon} from "./figure.js";
 import {resizeBilinear, shrink} from "./image.js";
 
-export const SCALE = 4, LIMB = 0.5, END = 0.6, HEAD = 0.9, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0;
+export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0;
 
 // Max filter of a grid (Float32Array gh x gw) over (2 cells + 1) squares, separable.
 export function grow(mask, gh, gw, cells) {

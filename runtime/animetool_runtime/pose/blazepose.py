@@ -157,16 +157,18 @@ class BlazePose:
                 people.append((kp, float(score)))
         return people
 
-    def landmarks(self, rgb: np.ndarray, hip: np.ndarray, scale_point: np.ndarray) -> tuple[np.ndarray, float]:
+    def landmarks(self, rgb: np.ndarray, hip: np.ndarray, scale_point: np.ndarray) -> tuple[np.ndarray, float, tuple]:
         """PoseLandmarkByRoiCpu: crop the ROI (edge pixels replicated) in [0, 1], run the model, refine, project back.
-        Returns the 33 landmarks as (x, y, visibility) in image pixels and the pose-presence flag."""
+        Returns the 33 landmarks as (x, y, visibility) in image pixels, the pose-presence flag, and the person's
+        segmentation (probabilities on the crop, and the crop -> image matrix) for segmentation_in()."""
         n = self.lm_size
         crop = roi_matrix(hip, scale_point, n)
         x = np.round(warp_affine(rgb, crop, n, n, border="replicate")) / 255.0
-        raw, flag, _, heatmap, _ = self.landmarker.run([x[None].astype(np.float32)])
+        raw, flag, seg, heatmap, _ = self.landmarker.run([x[None].astype(np.float32)])
         lm = raw[0].reshape(-1, 5)[:33]
         xy = refine_from_heatmap(lm[:, :2], heatmap[0][..., :33], n)
-        return np.column_stack([affine_apply(crop, xy), sigmoid(lm[:, 3])]).astype(np.float32), float(flag.ravel()[0])
+        return (np.column_stack([affine_apply(crop, xy), sigmoid(lm[:, 3])]).astype(np.float32), float(flag.ravel()[0]),
+                (sigmoid(seg[0, ..., 0]), crop))
 
     def detect(self, rgb: np.ndarray) -> list[dict]:
         """Every person whose detection and pose flag pass: 'keypoints' (17, 3) COCO, 'landmarks' (33, 3), 'box', 'score'."""
@@ -175,15 +177,23 @@ class BlazePose:
         h, w = rgb.shape[:2]
         people = []
         for kp, score in self.detections(rgb):
-            lm, presence = self.landmarks(rgb, kp[0], kp[1])
+            lm, presence, segmentation = self.landmarks(rgb, kp[0], kp[1])
             if presence < PRESENCE_THRESHOLD:
                 continue
             xy = np.clip(lm[:, :2], 0, [w - 1, h - 1])
             people.append({"keypoints": lm[BLAZEPOSE_TO_COCO], "landmarks": lm, "score": score, "presence": presence,
-                           "box": np.concatenate([xy.min(0), xy.max(0)]).astype(np.float32)})
+                           "box": np.concatenate([xy.min(0), xy.max(0)]).astype(np.float32), "segmentation": segmentation})
         return people
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """(people, 17, 3) float32: COCO keypoints as (x, y, visibility) in image pixels."""
         people = self.detect(rgb)
         return np.stack([p["keypoints"] for p in people]) if people else np.zeros((0, 17, 3), np.float32)
+
+
+def segmentation_in(segmentation: tuple, height: int, width: int) -> np.ndarray:
+    """A person's segmentation (from detect) as an HxW float32 probability map of the image: the crop's probabilities
+    sampled back through the inverse of its matrix (0 outside the crop)."""
+    probs, crop = segmentation
+    to_crop = np.linalg.inv(np.vstack([np.asarray(crop, np.float64), [0, 0, 1]]))[:2]  # crop -> image, inverted
+    return warp_affine(probs[..., None], to_crop, height, width)[..., 0]
