@@ -39,7 +39,7 @@ def measure(clip: Path, bundle: Path, size: int, sheet_path: Path) -> dict:
     sheet = {int(f * (reader.frames_hint or 100)) for f in SHEET}
     for i, rgb in enumerate(reader.frames()):
         drawings, remove, _ = animator(rgb)
-        drawn = [t for t in animator.tracker.tracks if t.pose is not None and t.hits >= 3 and t.last_seen == i]
+        drawn = [t for t in animator.tracker.tracks if t.pose is not None and t.hits >= animator.tracker.confirm and t.last_seen == i]
         out = animator.compose(rgb.copy(), drawings, remove)
         if i in sheet:
             rows.append(np.concatenate([rgb, out], 0)[::4, ::4])

@@ -72,9 +72,9 @@ def test_a_moving_camera_empties_the_plate(demo):
     for rgb, found in zip(frames[:20], people[:20]):
         plate(rgb.copy(), found)
     assert plate.seen.mean() > 0.9
-    panned = np.roll(frames[20], 60, axis=1)  # the camera turned: every background pixel changed
+    panned = np.ascontiguousarray(frames[20][::-1, ::-1])  # the camera turned to another view (here: upside down)
     plate(panned.copy(), [])
-    assert plate.seen.mean() < 0.3  # emptied, but for the cells the pan did not change (flat sky)
+    assert plate.seen.mean() < 0.1  # emptied, but for the few cells the turn did not change
     for _ in range(STILL):  # the camera holds still again: relearnt
         plate(panned.copy(), [])
     assert plate.seen.all() and np.array_equal(plate.image, panned)

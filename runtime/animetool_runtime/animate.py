@@ -20,7 +20,7 @@ from .image import resize_bilinear, shrink, taps
 from .plate import Plate
 from .manifest import BundleError, ModelEntry
 from .pose.estimator import PoseEstimator
-from .pose.track import Tracker, box, suppress
+from .pose.track import CONFIRM, Tracker, box, suppress
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer
 
 BACKGROUNDS = ("original", "blur", "plain", "side-by-side")
@@ -57,6 +57,7 @@ class Animator:
     max_people: int = 4
     background: str = "original"
     size: Optional[int] = None
+    confirm: int = CONFIRM  # frames a new person is seen before drawn (1 for a single picture)
     tracker: Tracker = field(init=False)
 
     def __post_init__(self):
@@ -66,7 +67,7 @@ class Animator:
         entry = generator_entry(self.bundle, self.size)
         self.generator = self.bundle.model(name=entry.name)
         self.size, self.fill = entry.preprocess["size"][0], entry.preprocess.get("fill", 0.8)
-        self.tracker = Tracker(self.fps)
+        self.tracker = Tracker(self.fps, confirm=self.confirm)
         self.plate = Plate()
         self.index = 0
 
@@ -92,6 +93,8 @@ class Animator:
         t = time.perf_counter()
         people = suppress(self.pose(rgb))[:self.max_people]  # best first, one detection per person
         tracks = self.tracker.update(people, self.index)
+        if len(tracks) > self.max_people:  # those seen in this frame first, then held ones
+            tracks = sorted(sorted(tracks, key=lambda t: (t.last_seen != self.index, t.id))[:self.max_people], key=lambda t: t.id)
         times["pose"] = _ms(t)
         t = time.perf_counter()
         drawings, boxes = [], [box(tr.pose) for tr in tracks]
@@ -167,7 +170,7 @@ def animate(src: str | Path, out: str | Path, bundle: str | Path, backend: Optio
     b = load(bundle, backend, precision, threads)
     reader = Reader(src)
     try:
-        animator = Animator(b, float(reader.fps), max_people, background, size)
+        animator = Animator(b, float(reader.fps), max_people, background, size, 1 if reader.is_image else CONFIRM)
         if not reader.is_image and out.suffix.lower() in IMAGE_SUFFIXES:
             raise VideoError(f"{out}: an image output needs an image input ({src} is a video); use .mp4")
         width = reader.width * (2 if background == "side-by-side" else 1)

@@ -47,7 +47,11 @@ export class Animator {
   async step(rgb) {
     const times = {}, t0 = performance.now();
     const people = suppress(await this.pose.estimate(rgb)).slice(0, this.maxPeople);
-    const tracks = this.tracker.update(people, this.index);
+    let tracks = this.tracker.update(people, this.index);
+    if (tracks.length > this.maxPeople) {  // those seen in this frame first, then held ones
+      const key = t => [t.lastSeen !== this.index ? 1 : 0, t.id];
+      tracks = [...tracks].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]).slice(0, this.maxPeople).sort((a, b) => a.id - b.id);
+    }
     times.pose = performance.now() - t0;
     const t1 = performance.now(), drawings = [];
     for (const tr of tracks) {

@@ -128,8 +128,8 @@ export class Hold {
 // Greedy matching of each frame's people to recent tracks; a person matching none takes up the nearest lost track
 // (within a body height per second lost), else starts one; drawn once seen CONFIRM times; unseen LOST_SECONDS, ends.
 export class Tracker {
-  constructor(fps, maxAge = null, minSimilarity = 0.1) {
-    Object.assign(this, {fps, maxAge: maxAge || Math.max(1, Math.round(LOST_SECONDS * fps)), minSimilarity, tracks: [], nextId: 0});
+  constructor(fps, maxAge = null, minSimilarity = 0.1, confirm = CONFIRM) {
+    Object.assign(this, {fps, maxAge: maxAge || Math.max(1, Math.round(LOST_SECONDS * fps)), minSimilarity, confirm, tracks: [], nextId: 0});
   }
 
   static height(raw) {
@@ -166,8 +166,8 @@ export class Tracker {
       [t.pose, t.opacity] = t.hold.step(t.keypoints);
     }
     for (const t of this.tracks) if (t.lastSeen !== frame) [t.pose, t.opacity] = t.hold.step(null);
-    this.tracks = this.tracks.filter(t => frame - t.lastSeen <= (t.hits >= CONFIRM ? this.maxAge : 0));
-    return this.tracks.filter(t => t.pose !== null && t.hits >= CONFIRM).sort((a, b) => a.id - b.id);
+    this.tracks = this.tracks.filter(t => frame - t.lastSeen <= (t.hits >= this.confirm ? this.maxAge : 0));
+    return this.tracks.filter(t => t.pose !== null && t.hits >= this.confirm).sort((a, b) => a.id - b.id);
   }
 
   nearestLost(person, frame, taken) {

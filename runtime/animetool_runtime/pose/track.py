@@ -176,8 +176,10 @@ class Tracker:
     track whose last place is near enough for the time lost, else starts one. A track is drawn once seen CONFIRM
     times; its pose goes through its Hold; unseen for LOST_SECONDS, it ends."""
 
-    def __init__(self, fps: float, max_age: Optional[int] = None, min_similarity: float = 0.1, **filter_args):
+    def __init__(self, fps: float, max_age: Optional[int] = None, min_similarity: float = 0.1, confirm: int = CONFIRM,
+                 **filter_args):
         self.fps, self.max_age, self.min_similarity = fps, max_age or max(1, round(LOST_SECONDS * fps)), min_similarity
+        self.confirm = confirm  # 1 for a single picture: there is no next frame to confirm anyone in
         self.filter_args = filter_args
         self.tracks: list[Track] = []
         self.next_id = 0
@@ -213,8 +215,8 @@ class Tracker:
             if t.last_seen != frame:
                 t.pose, t.opacity = t.hold(None)
         # a new person missed before being confirmed was most likely no person: forgotten, not kept as lost
-        self.tracks = [t for t in self.tracks if frame - t.last_seen <= (self.max_age if t.hits >= CONFIRM else 0)]
-        return sorted((t for t in self.tracks if t.pose is not None and t.hits >= CONFIRM), key=lambda t: t.id)
+        self.tracks = [t for t in self.tracks if frame - t.last_seen <= (self.max_age if t.hits >= self.confirm else 0)]
+        return sorted((t for t in self.tracks if t.pose is not None and t.hits >= self.confirm), key=lambda t: t.id)
 
     def _nearest_lost(self, person: np.ndarray, frame: int, taken: set) -> Optional[Track]:
         """The lost track whose last box centre is nearest the person, within a body height per second lost (plus
