@@ -226,6 +226,7 @@ def test_appearance_of_real_people():
     assert val > 0.55 and sat < 0.15  # white / light-grey T-shirt
     assert her.bottom[2] > her.bottom[0]  # blue jeans
     assert max(his.bottom) < 0.3  # black shorts
+    assert not his.long_trousers and her.long_trousers  # his shins are bare, hers in jeans
     r, g, b = his.top
     assert r > g > b and r > 0.35  # bare skin
     assert extract_appearance(frame, np.zeros((17, 3), np.float32)) == Appearance()  # nothing seen: the defaults

@@ -139,7 +139,8 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     """A real person's colours (uint8 HxWx3 frame, (17, 3) keypoints in its pixels) inside the regions they outline.
 
     Skin is read on the face when it faces the camera, else on the forearms; a field whose region is missing keeps
-    Appearance's default. Hair style and trouser length are not estimated (silhouettes are too ambiguous): defaults.
+    Appearance's default. Shorts: the shins nearer the skin's colour than the thighs'. Hair style is not estimated
+    (silhouettes are too ambiguous): the default.
     """
     kps = np.asarray(keypoints, np.float32)
     ok = kps[:, 2] >= VISIBLE
@@ -167,7 +168,13 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
         if shin > 0:
             regions["shoes"].append(_box(xy[ankle] + 0.12 * (xy[ankle] - xy[knee]), 0.08 * shin, 0.06 * shin, 6))
     found = {c: robust_colour(frame, np.concatenate(p)) if p else None for c, p in regions.items()}
-    return Appearance(**{c: v for c, v in found.items() if v is not None})
+    shins = [_band(xy[k], xy[a], 0.1 * _length(kps, k, a)) for k, a in ((13, 15), (14, 16)) if _length(kps, k, a) > 0]
+    shin = robust_colour(frame, np.concatenate(shins)) if shins else None
+    bare = False  # shorts (or a skirt): the shins look like the skin, not like the thighs
+    if shin is not None and found["skin"] is not None and found["bottom"] is not None:
+        lab = srgb_to_lab(np.array([shin, found["skin"], found["bottom"]]))
+        bare = bool(np.linalg.norm(lab[0] - lab[1]) < np.linalg.norm(lab[0] - lab[2]))
+    return Appearance(**{c: v for c, v in found.items() if v is not None}, long_trousers=not bare)
 
 
 def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256) -> np.ndarray:

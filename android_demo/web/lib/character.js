@@ -144,10 +144,17 @@ export function extractAppearance(frame, kps) {
       regions.shoes.push(box(c, 0.08 * shin, 0.06 * shin, 6));
     }
   }
-  const a = {...DEFAULT_APPEARANCE};
+  const a = {...DEFAULT_APPEARANCE}, found = {};
   for (const c of COLOURS) {
-    const found = regions[c].length ? robustColour(frame, regions[c].flat()) : null;
-    if (found) a[c] = found;
+    found[c] = regions[c].length ? robustColour(frame, regions[c].flat()) : null;
+    if (found[c]) a[c] = found[c];
+  }
+  const shins = [[13, 15], [14, 16]].filter(([k, f]) => length(kps, k, f) > 0).map(([k, f]) => band(xy[k], xy[f], 0.1 * length(kps, k, f)));
+  const shin = shins.length ? robustColour(frame, shins.flat()) : null;
+  // shorts (or a skirt): the shins look like the skin, not like the thighs
+  if (shin && found.skin && found.bottom) {
+    const [s, k, b] = [shin, found.skin, found.bottom].map(srgbToLab);
+    a.long_trousers = !(Math.hypot(s[0] - k[0], s[1] - k[1], s[2] - k[2]) < Math.hypot(s[0] - b[0], s[1] - b[1], s[2] - b[2]));
   }
   return a;
 }
