@@ -128,7 +128,8 @@ def test_students_wear_the_colours_they_are_given(small_data, name, size):
 
 @pytest.mark.parametrize("name,size", [("generator-student", 128), ("generator-student-256", 256)])
 def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
-    """Eyes are drawn: inside the eye maps the drawing is far from the skin colour, on the cheeks it is the skin."""
+    """Eyes are drawn: inside the eyes map the drawing is far from the skin colour, on the rest of the face it is the
+    skin (v3 students drew a blank face: no eyes at all)."""
     from animetool.avatar_data import load_poses
     from animetool.models import create_model
     from animetool_runtime.character import Appearance
@@ -145,4 +146,5 @@ def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
         off_skin = np.abs(rgb - np.array(look.skin)[:, None, None]).max(0)
         eyes, face = cond[-2] > 0.2, (cond[36] > 0.9 * look.skin[0]) & (cond[-2] == 0) & (cond[-1] == 0)
         assert eyes.sum() >= 4
-        assert np.median(off_skin[eyes]) > 0.25 and np.median(off_skin[face]) < 0.1, (np.median(off_skin[eyes]), np.median(off_skin[face]))
+        eye, skin = float(np.median(off_skin[eyes])), float(np.median(off_skin[face]))  # the renderer: 0.54-0.61, 0.002
+        assert eye > 0.25 and skin < 0.15 and eye > skin + 0.2, (eye, skin)
