@@ -1,6 +1,6 @@
 """End-to-end `animate` figures on real footage: FPS and peak RSS per backend x precision x threads, and keypoint jitter.
 
-    python benchmarks/animate_bench.py [--bundle bundles/default] [--sizes 256,128] [--threads 1,2]
+    python benchmarks/animate_bench.py [--bundle bundles/default] [--sizes 256,128] [--threads 1,2] [--precisions int8]
 
 Every run is `python -m animetool_runtime animate CLIP -o OUT --json` in its own process (its own peak RSS), on
 Pose2Sim's camera 2 (one person, 1080x1920 portrait, 60 fps, 100 frames, held out from training; also scaled to
@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="256,128", help="generator sizes; every backend x precision runs at the first")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--backends", default="tflite,onnx,openvino")
+    ap.add_argument("--precisions", default="fp32,fp16,int8", help="of the first clip; the others run int8")
     args = ap.parse_args()
     sizes, threads = [int(s) for s in args.sizes.split(",")], [int(t) for t in args.threads.split(",")]
     tmp = tempfile.TemporaryDirectory()
@@ -109,7 +110,7 @@ def main() -> None:
     first = next(iter(clips))
     for label, clip in clips.items():
         for backend in args.backends.split(","):
-            for precision in (("fp32", "fp16", "int8") if label == first else ("int8",)):
+            for precision in (args.precisions.split(",") if label == first else ("int8",)):
                 for size in (sizes if precision == "int8" else sizes[:1]):
                     for t in threads:
                         row = {"clip": label, "backend": backend, "precision": precision, "size": size, "threads": t,

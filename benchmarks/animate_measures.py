@@ -18,7 +18,7 @@ from animetool.teachers import BlazePoseTeacher
 from animetool_runtime import load
 from animetool_runtime.animate import Animator, composite
 from animetool_runtime.character import COLOURS, Appearance, extract_appearance, fit_pose, srgb_to_lab
-from animetool_runtime.plate import SCALE, person_mask, upsample
+from animetool_runtime.plate import cells_to_pixels, person_mask
 from animetool_runtime.pose.blazepose import segmentation_in
 from animetool_runtime.video import Reader
 
@@ -49,8 +49,7 @@ def measure(clip: Path, bundle: Path, size: int, sheet_path: Path) -> dict:
         covered = np.zeros((h, w, 3), np.uint8)
         for _, rgba, matrix in drawings:  # each character's coverage, placed as compose places it
             composite(covered, np.concatenate([np.ones_like(rgba[..., :3]), rgba[..., 3:]], -1), matrix)
-        grid, _ = person_mask(remove, h, w)
-        covered = (covered[..., 0] > 127) | (upsample(grid[..., None], grid.shape[0] * SCALE, grid.shape[1] * SCALE, 0, h, 0, w)[..., 0] > 0.5)
+        covered = (covered[..., 0] > 127) | (cells_to_pixels(person_mask(remove, h, w), h, w) > 0.5)
         for person in teacher.detect(rgb):
             mask = segmentation_in(person["segmentation"], h, w) > 0.5
             if mask.sum() >= 200:

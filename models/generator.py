@@ -27,6 +27,9 @@ class Up(nn.Module):
         return self.conv(self.up(x))
 
 
+LOGIT = 8.0
+
+
 class UNetGenerator(nn.Module):
     """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
 
@@ -55,7 +58,9 @@ class UNetGenerator(nn.Module):
         logits = self.out(y)
         if self.colour_skip:
             logits = logits + self.colour_out(x[:, self.colour_skip[0]:self.colour_skip[1]])
-        return torch.sigmoid(logits), feats
+        # sigmoid(+-8) is within 3e-4 of 0 and 1: the clamp changes no drawing, but it bounds the tensor int8 must
+        # cover (sharp drawings reach logits of +-90, which one 8-bit scale resolved to 0.7: colours shifted by dE 6-28)
+        return torch.sigmoid(logits.clamp(-LOGIT, LOGIT)), feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[0]

@@ -136,11 +136,14 @@ def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
 
     look = Appearance(skin=(0.95, 0.8, 0.7), hair=(0.2, 0.3, 0.8))
     net = create_model(name)
-    poses = [p for p in load_poses(small_data, "train") if (p[:5, 2] >= 0.3).all()][:3]
-    assert poses
+    poses = [p for p in load_poses(small_data, "train") if (p[:5, 2] >= 0.3).all()]
+    checked = 0
     for pose in poses:
         canvas, _ = fit_pose(pose, size)
         cond = conditioning(canvas, look, size)
+        if not (cond[-2] > 0.2).any():  # seen from behind (the man turning mid-jump): no eyes to draw
+            continue
+        checked += 1
         with torch.no_grad():
             rgb = net(torch.from_numpy(cond[None]))[0, :3].numpy()
         off_skin = np.abs(rgb - np.array(look.skin)[:, None, None]).max(0)
@@ -148,3 +151,4 @@ def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
         assert eyes.sum() >= 4
         eye, skin = float(np.median(off_skin[eyes])), float(np.median(off_skin[face]))  # the renderer: 0.54-0.61, 0.002
         assert eye > 0.25 and skin < 0.15 and eye > skin + 0.2, (eye, skin)
+    assert checked >= 2

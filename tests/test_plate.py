@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from animetool_runtime.plate import SCALE, STILL, Plate, person_mask, upsample
+from animetool_runtime.plate import SCALE, STILL, Plate, cells_to_pixels, person_mask
 
 BEFORE, AFTER = 10, 100  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
 
@@ -38,8 +38,8 @@ def demo(app_bundle):
 def test_mask_covers_the_person_and_not_the_scene(demo):
     frames, people = demo
     h, w = frames[AFTER].shape[:2]
-    mask, boxes = person_mask(people[AFTER], h, w)
-    assert mask.shape == (-(-h // SCALE), -(-w // SCALE)) and len(boxes) == len(people[AFTER]) == 2
+    mask = person_mask(people[AFTER], h, w)
+    assert mask.shape == (-(-h // SCALE), -(-w // SCALE)) and len(people[AFTER]) == 2
     for person in people[AFTER]:
         seen = person[person[:, 2] >= 0.3, :2]
         cells = np.clip(((seen + 0.5) / SCALE - 0.5).round().astype(int), 0, [mask.shape[1] - 1, mask.shape[0] - 1])
@@ -56,13 +56,11 @@ def test_people_are_replaced_by_the_background_seen_before(demo):
     out = plate(frames[AFTER].copy(), people[AFTER])
     h, w = out.shape[:2]
     woman = max(people[AFTER], key=lambda p: p[:, 1].max())  # the one on the ground, lower in the frame
-    mask, _ = person_mask([woman], h, w)
-    inside = upsample(mask[..., None], mask.shape[0] * SCALE, mask.shape[1] * SCALE, 0, h, 0, w)[..., 0] > 0.9
+    inside = cells_to_pixels(person_mask([woman], h, w), h, w) > 0.9
     was = np.abs(frames[AFTER].astype(int) - frames[BEFORE])[inside].mean()
     now = np.abs(out.astype(int) - frames[BEFORE])[inside].mean()
     assert was > 15 and now < 0.5 * was, (was, now)
-    untouched = upsample(person_mask(people[AFTER], h, w)[0][..., None], mask.shape[0] * SCALE, mask.shape[1] * SCALE,
-                         0, h, 0, w)[..., 0] == 0
+    untouched = cells_to_pixels(person_mask(people[AFTER], h, w), h, w) == 0
     assert np.array_equal(out[untouched], frames[AFTER][untouched])  # nobody's pixels are not touched
 
 

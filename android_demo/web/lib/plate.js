@@ -27,10 +27,10 @@ export function grow(mask, gh, gw, cells) {
   return out;
 }
 
-// {mask (grid, Float32Array), gh, gw, boxes: [[y0, y1, x0, x1]] in frame pixels}.
+// {mask (grid, Float32Array), gh, gw}.
 export function personMask(people, height, width) {
   const gw = Math.ceil(width / SCALE), gh = Math.ceil(height / SCALE), grid = [gw, gh];
-  const mask = new Float32Array(gw * gh), boxes = [];
+  const mask = new Float32Array(gw * gh);
   for (const person of people) {
     const kps = person.map(p => [Math.fround(Math.fround(Math.fround(p[0]) + 0.5) / SCALE - 0.5),
       Math.fround(Math.fround(Math.fround(p[1]) + 0.5) / SCALE - 0.5), Math.fround(p[2])]);
@@ -49,41 +49,13 @@ export function personMask(people, height, width) {
       const c = [0, 1].map(k => face.reduce((s, i) => s + kps[i][k], 0) / face.length);
       parts.push(ellipse(grid, [c[0], c[1] + 0.2 * u], HEAD * u, 1.5 * HEAD * u));
     }
-    const wins = [];
     for (const part of parts) {
       if (part === null) continue;
       const {x0, x1, y0, y1} = part.win;
-      wins.push(part.win);
       for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) mask[y * gw + x] = Math.max(mask[y * gw + x], part.at(x, y));
     }
-    if (wins.length) {
-      boxes.push([Math.min(...wins.map(v => v.y0)) * SCALE, Math.min(height, Math.max(...wins.map(v => v.y1)) * SCALE),
-        Math.min(...wins.map(v => v.x0)) * SCALE, Math.min(width, Math.max(...wins.map(v => v.x1)) * SCALE)]);
-    }
   }
-  return {mask, gh, gw, boxes};
-}
-
-// Pixels y0:y1, x0:x1 of a grid ({data, height, width, channels}) stretched over a height x width frame, bilinear
-// (half-pixel centres): Float64Array of (y1 - y0) x (x1 - x0) x channels.
-export function upsample(grid, height, width, y0, y1, x0, x1) {
-  const {data, height: h, width: w, channels: c} = grid, bw = x1 - x0, out = new Float64Array((y1 - y0) * bw * c);
-  const xa = new Int32Array(bw), xb = new Int32Array(bw), wx = new Float64Array(bw);
-  for (let x = x0; x < x1; x++) {
-    const v = Math.min(Math.max((x + 0.5) * w / width - 0.5, 0), w - 1);
-    xa[x - x0] = Math.floor(v); xb[x - x0] = Math.min(xa[x - x0] + 1, w - 1); wx[x - x0] = v - xa[x - x0];
-  }
-  for (let y = y0; y < y1; y++) {
-    const v = Math.min(Math.max((y + 0.5) * h / height - 0.5, 0), h - 1), ya = Math.floor(v), yb = Math.min(ya + 1, h - 1), wy = v - ya;
-    for (let i = 0; i < bw; i++) {
-      for (let k = 0; k < c; k++) {
-        const r0 = data[(ya * w + xa[i]) * c + k] * (1 - wy) + data[(yb * w + xa[i]) * c + k] * wy;
-        const r1 = data[(ya * w + xb[i]) * c + k] * (1 - wy) + data[(yb * w + xb[i]) * c + k] * wy;
-        out[((y - y0) * bw + i) * c + k] = r0 * (1 - wx[i]) + r1 * wx[i];
-      }
-    }
-  }
-  return out;
+  return {mask, gh, gw};
 }
 
 // The background learnt over a video: remove() on consecutive frames takes the people out of each, in place.
@@ -92,7 +64,7 @@ export class Plate {
 
   remove(frame, people) {
     const {data, width: w, height: h, channels: c} = frame;
-    const {mask, gh, gw, boxes} = personMask(people, h, w);
+    const {mask, gh, gw} = personMask(people, h, w);
     const grid = new Int16Array(gh * gw * 3);
     for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
       for (let k = 0; k < 3; k++) grid[(gy * gw + gx) * 3 + k] = data[(gy * SCALE * w + gx * SCALE) * c + k];
@@ -118,47 +90,40 @@ export class Plate {
     this.grid = grid;
     const grown = grow(mask, gh, gw, MARGIN), learn = new Uint8Array(gw * gh);
     for (let g = 0; g < gw * gh; g++) learn[g] = grown[g] < CLEAR && this.still[g] >= STILL ? 1 : 0;
-    let blurred = null;
-    const filled = [];
-    for (const [y0, y1, x0, x1] of boxes) {
-      const m = upsample({data: mask, height: gh, width: gw, channels: 1}, gh * SCALE, gw * SCALE, y0, y1, x0, x1);
-      const bw = x1 - x0, fill = new Uint8Array((y1 - y0) * bw * 3);
-      let far = null, all = true;
-      for (let y = y0; y < y1 && all; y++) for (let x = x0; x < x1; x++) if (!this.seen[Math.floor(y / SCALE) * gw + Math.floor(x / SCALE)]) { all = false; break; }
-      if (!all) {
-        if (blurred === null) {
-          const sub = new Uint8Array(gh * gw * 3);
-          for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
-            for (let k = 0; k < 3; k++) sub[(gy * gw + gx) * 3 + k] = data[(gy * SCALE * w + gx * SCALE) * c + k];
-          }
-          const ch = Math.ceil(h / BLUR), cw = Math.ceil(w / BLUR);
-          blurred = resizeBilinear(shrink({data: sub, height: gh, width: gw, channels: 3}, ch, cw), ch, cw);
-        }
-        far = upsample(blurred, h, w, y0, y1, x0, x1);
+    let fill = null;  // per cell, for the unseen ones: the coarse cell of the blurred frame it falls in
+    let unseen = false;
+    for (let g = 0; g < gw * gh; g++) if (mask[g] > 0 && !this.seen[g]) { unseen = true; break; }
+    const ch = Math.ceil(h / BLUR), cw = Math.ceil(w / BLUR);
+    if (unseen) {
+      const sub = new Uint8Array(gh * gw * 3);
+      for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
+        for (let k = 0; k < 3; k++) sub[(gy * gw + gx) * 3 + k] = data[(gy * SCALE * w + gx * SCALE) * c + k];
       }
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
-        const i = (y - y0) * bw + (x - x0), o = (y * w + x) * c, mi = m[i], seen = this.seen[Math.floor(y / SCALE) * gw + Math.floor(x / SCALE)];
-        for (let k = 0; k < 3; k++) {
-          const under = data[o + k], f = seen ? this.image[o + k] : far[i * 3 + k];
-          fill[i * 3 + k] = Math.min(Math.max(Math.floor(under + mi * (f - under) + 0.5), 0), 255);
-        }
-      }
-      filled.push(fill);
+      const small = resizeBilinear(shrink({data: sub, height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
+      fill = small.map(v => Math.min(Math.max(Math.floor(v + 0.5), 0), 255));
     }
-    for (let y = 0; y < h; y++) {  // the plate learns what is still and away from everybody
-      const row = Math.floor(y / SCALE) * gw;
-      for (let x = 0; x < w; x++) {
-        if (!learn[row + Math.floor(x / SCALE)]) continue;
+    const offsets = [], values = [];  // the people's pixels, worked out from the plate as it was
+    for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
+      const g = gy * gw + gx, m = mask[g];
+      if (!(m > 0)) continue;
+      const f = ((Math.floor(gy * ch / gh)) * cw + Math.floor(gx * cw / gw)) * 3;
+      for (let y = gy * SCALE; y < Math.min(h, gy * SCALE + SCALE); y++) for (let x = gx * SCALE; x < Math.min(w, gx * SCALE + SCALE); x++) {
         const o = (y * w + x) * c;
-        for (let k = 0; k < c; k++) this.image[o + k] = data[o + k];
+        offsets.push(o);
+        for (let k = 0; k < 3; k++) {
+          const behind = this.seen[g] ? this.image[o + k] : fill[f + k], under = data[o + k];
+          values.push(m < 1 ? Math.min(Math.max(Math.floor(under + m * (behind - under) + 0.5), 0), 255) : behind);
+        }
       }
     }
-    boxes.forEach(([y0, y1, x0, x1], b) => {
-      const bw = x1 - x0;
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
-        for (let k = 0; k < 3; k++) data[(y * w + x) * c + k] = filled[b][((y - y0) * bw + x - x0) * 3 + k];
+    for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {  // the plate learns what is still and away from everybody
+      if (!learn[gy * gw + gx]) continue;
+      for (let y = gy * SCALE; y < Math.min(h, gy * SCALE + SCALE); y++) {
+        const o = (y * w + gx * SCALE) * c, n = (Math.min(w, gx * SCALE + SCALE) - gx * SCALE) * c;
+        this.image.set(data.subarray(o, o + n), o);
       }
-    });
+    }
+    offsets.forEach((o, i) => { for (let k = 0; k < 3; k++) data[o + k] = values[i * 3 + k]; });
     for (let g = 0; g < gw * gh; g++) if (learn[g]) this.seen[g] = 1;
     return frame;
   }
