@@ -17,8 +17,8 @@ from . import device
 from .bundle import Bundle, load
 from .character import CONDITIONING_LAYOUT, appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
 from .image import resize_bilinear, shrink, taps
-from .plate import Plate
 from .manifest import BundleError, ModelEntry
+from .plate import Plate
 from .pose.estimator import PoseEstimator
 from .pose.track import CONFIRM, Tracker, box, suppress
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer

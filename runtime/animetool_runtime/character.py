@@ -9,14 +9,13 @@ from typing import Tuple
 
 import numpy as np
 
-from .figure import VISIBLE, _length, body_height
-from .layout import FACE_MAPS, layout
+from .figure import VISIBLE, body_height, length
+from .layout import COLOURS, FACE_MAPS, layout
 
 RGB = Tuple[float, float, float]
 SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
             (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))  # COCO's 19 edges
 HAIR_STYLES = ("short", "long", "ponytail", "bob", "spiky")
-COLOURS = ("skin", "hair", "top", "bottom", "shoes")
 
 
 @dataclass(frozen=True)
@@ -146,29 +145,29 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     ok = kps[:, 2] >= VISIBLE
     xy = kps[:, :2]
     head = [i for i in range(5) if ok[i]]
-    face = max([_length(kps, i, j) for i in range(5) for j in range(i + 1, 5)] + [0.0])
+    face = max([length(kps, i, j) for i in range(5) for j in range(i + 1, 5)] + [0.0])
     facing_away = ok[5] and ok[6] and xy[5, 0] < xy[6, 0]  # the person's left shoulder on the image's left
     regions: dict[str, list[np.ndarray]] = {c: [] for c in COLOURS}
     front = [i for i in (0, 1, 2) if ok[i]]
     if front and face > 0 and not facing_away:
         regions["skin"].append(_box(xy[front].mean(0) + (0, 0.15 * face), 0.25 * face, 0.25 * face))
     if not regions["skin"]:
-        regions["skin"] += [_band(xy[e], xy[w], 0.08 * _length(kps, e, w)) for e, w in ((7, 9), (8, 10))
-                            if _length(kps, e, w) > 0]
+        regions["skin"] += [_band(xy[e], xy[w], 0.08 * length(kps, e, w)) for e, w in ((7, 9), (8, 10))
+                            if length(kps, e, w) > 0]
     if head and face > 0:
         regions["hair"].append(_box(xy[head].mean(0) - (0, 0.65 * face), 0.35 * face, 0.2 * face))
     if ok[[5, 6, 11, 12]].all():
         corners = xy[[5, 6, 12, 11]]
         regions["top"].append(_quad(corners.mean(0) + 0.6 * (corners - corners.mean(0))))
     for hip, knee in ((11, 13), (12, 14)):
-        if _length(kps, hip, knee) > 0:
-            regions["bottom"].append(_band(xy[hip], xy[knee], 0.15 * _length(kps, hip, knee)))
+        if length(kps, hip, knee) > 0:
+            regions["bottom"].append(_band(xy[hip], xy[knee], 0.15 * length(kps, hip, knee)))
     for knee, ankle in ((13, 15), (14, 16)):
-        shin = _length(kps, knee, ankle)
+        shin = length(kps, knee, ankle)
         if shin > 0:
             regions["shoes"].append(_box(xy[ankle] + 0.12 * (xy[ankle] - xy[knee]), 0.08 * shin, 0.06 * shin, 6))
     found = {c: robust_colour(frame, np.concatenate(p)) if p else None for c, p in regions.items()}
-    shins = [_band(xy[k], xy[a], 0.1 * _length(kps, k, a)) for k, a in ((13, 15), (14, 16)) if _length(kps, k, a) > 0]
+    shins = [_band(xy[k], xy[a], 0.1 * length(kps, k, a)) for k, a in ((13, 15), (14, 16)) if length(kps, k, a) > 0]
     shin = robust_colour(frame, np.concatenate(shins)) if shins else None
     bare = False  # shorts (or a skirt): the shins look like the skin, not like the thighs
     if shin is not None and found["skin"] is not None and found["bottom"] is not None:

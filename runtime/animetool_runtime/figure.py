@@ -19,7 +19,7 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.hypot(*v)), 1e-6)
 
 
-def _length(kps: np.ndarray, a: int, b: int) -> float:
+def length(kps: np.ndarray, a: int, b: int) -> float:
     """Distance between two keypoints, 0 when either is missing."""
     if kps[a, 2] < VISIBLE or kps[b, 2] < VISIBLE:
         return 0.0
@@ -29,10 +29,10 @@ def _length(kps: np.ndarray, a: int, b: int) -> float:
 def body_height(kps: np.ndarray) -> float:
     """Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none."""
     mid = lambda a, b: np.r_[(kps[a, :2] + kps[b, :2]) / 2, min(kps[a, 2], kps[b, 2])]  # noqa: E731
-    torso = _length(np.stack([mid(5, 6), mid(11, 12)]), 0, 1)
-    parts = [(torso, 2.9), (_length(kps, 5, 6), 3.8), (_length(kps, 5, 7), 5.1), (_length(kps, 6, 8), 5.1),
-             (_length(kps, 7, 9), 6.0), (_length(kps, 8, 10), 6.0), (_length(kps, 11, 13), 3.6),
-             (_length(kps, 12, 14), 3.6), (_length(kps, 13, 15), 3.6), (_length(kps, 14, 16), 3.6)]
+    torso = length(np.stack([mid(5, 6), mid(11, 12)]), 0, 1)
+    parts = [(torso, 2.9), (length(kps, 5, 6), 3.8), (length(kps, 5, 7), 5.1), (length(kps, 6, 8), 5.1),
+             (length(kps, 7, 9), 6.0), (length(kps, 8, 10), 6.0), (length(kps, 11, 13), 3.6),
+             (length(kps, 12, 14), 3.6), (length(kps, 13, 15), 3.6), (length(kps, 14, 16), 3.6)]
     return max(length * k for length, k in parts)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .figure import ARMS, BACK_HAIR, LEGS, SIDE_LOCK, Figure, capsule, ellipse, head_shape, polygon, ponytail_x, unit
 
+COLOURS = ("skin", "hair", "top", "bottom", "shoes")  # the appearance's colours, each painted where it shows
 FACE_MAPS = ("eyes", "mouth")
 EYE_LEVELS = (1.0, 0.6, 0.25)  # the eyes map: white of the eye, iris, pupil (a face-feature drawing, not a mask)
 SKULL = ("ellipse", 0.0, 0.04, 1.0, 1.04)  # the face and skull, in head units
@@ -90,7 +91,7 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
     if frame is not None:
         parts += _head(fig, size, a.hair_style, frame)
     parts += _arm(fig, fig.near, size)
-    masks = {c: np.zeros((size, size), np.float32) for c in ("skin", "hair", "top", "bottom", "shoes")}
+    masks = {c: np.zeros((size, size), np.float32) for c in COLOURS}
     covered = np.zeros((size, size), np.float32)
     for colour, part in reversed(parts):  # front to back: each part shows where nearer ones left room
         if part is None:

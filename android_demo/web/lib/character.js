@@ -1,13 +1,12 @@
 // The generator's side of a person: a line-for-line mirror of animetool_runtime/character.py (pose fitted to the
 // canvas, appearance read off the frame, the conditioning maps). Keypoints are arrays of 17 [x, y, score].
-import {FACE_MAPS, VISIBLE, bodyHeight, layout, length} from "./figure.js";
+import {COLOURS, FACE_MAPS, VISIBLE, bodyHeight, layout, length} from "./figure.js";
 import {roundHalfEven} from "./image.js";
 
-export {VISIBLE};
+export {COLOURS, VISIBLE};
 export const SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
   [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]];
 export const HAIR_STYLES = ["short", "long", "ponytail", "bob", "spiky"];
-export const COLOURS = ["skin", "hair", "top", "bottom", "shoes"];
 export const DEFAULT_APPEARANCE = {skin: [0.98, 0.85, 0.75], hair: [0.32, 0.22, 0.18], top: [0.85, 0.85, 0.88],
   bottom: [0.25, 0.30, 0.45], shoes: [0.30, 0.25, 0.22], hair_style: "short", long_trousers: true, outline: 0.5};
 export const CONDITIONING_CHANNELS = 17 + SKELETON.length + 3 * COLOURS.length + HAIR_STYLES.length + 2 + FACE_MAPS.length;

@@ -5,6 +5,7 @@ export const ARMS = {left: [5, 7, 9], right: [6, 8, 10]};
 export const LEGS = {left: [11, 13, 15], right: [12, 14, 16]};
 export const BACK_HAIR = {long: [-1.2, 1.2, 0.0, 1.9], bob: [-1.22, 1.22, 0.0, 0.95]};
 export const SIDE_LOCK = {short: 0.35, spiky: 0.3, long: 0.95, bob: 0.85, ponytail: 0.5};
+export const COLOURS = ["skin", "hair", "top", "bottom", "shoes"];  // the appearance's colours, each painted where it shows
 export const FACE_MAPS = ["eyes", "mouth"];
 export const EYE_LEVELS = [1.0, 0.6, 0.25];  // the eyes map: white of the eye, iris, pupil
 const SKULL = ["ellipse", 0.0, 0.04, 1.0, 1.04], MOUTH = 0.8;
@@ -242,7 +243,7 @@ export function layout(canvasKps, appearance, size) {
     leg(fig, fig.near, size, a.long_trousers, true), torso(fig, size));
   if (frame !== null) parts = parts.concat(head(fig, size, a.hair_style, frame));
   parts = parts.concat(arm(fig, fig.near, size));
-  const masks = Object.fromEntries(["skin", "hair", "top", "bottom", "shoes"].map(c => [c, new Float32Array(plane)]));
+  const masks = Object.fromEntries(COLOURS.map(c => [c, new Float32Array(plane)]));
   const covered = new Float32Array(plane);
   for (let i = parts.length - 1; i >= 0; i--) {
     const [colour, part] = parts[i];
