@@ -31,8 +31,9 @@ def runtime_cli(*args: str, **kw) -> subprocess.CompletedProcess:
 
 
 HELP = {
-    (): ["export", "verify", "bench", "models", "--help"],
-    ("export",): ["--target", "-t", "--precision", "-p", "--calib", "--input-shape", "--imgsz", "--out", "-o", "--json"],
+    (): ["export", "lint", "verify", "bench", "models", "--help"],
+    ("export",): ["--target", "-t", "--precision", "-p", "--calib", "--input-shape", "--imgsz", "--keep-float", "--out", "-o", "--json"],
+    ("lint",): ["model", "--input-shape", "--calib", "--samples", "--json"],
     ("verify",): ["bundle", "--json"],
     ("bench",): ["bundle", "--backend", "--threads", "--runs", "--warmup", "--save", "--json"],
     ("models",): ["--json"],

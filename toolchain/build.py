@@ -26,6 +26,7 @@ from .export import ExportJob, targets
 from .sources import Source
 
 CALIB_COUNT, REFERENCE_COUNT = 32, 4
+LINT_COUNT = 8  # calibration inputs the lint measures ranges on for --keep-float auto
 
 
 class ExportError(RuntimeError):
@@ -227,10 +228,31 @@ def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
     return rel
 
 
+def keep_float_for(src: Source, spec: str, calib_inputs: list[np.ndarray]) -> tuple[str, ...]:
+    """The module paths src's int8 files keep in float: "auto" asks the lint (layers whose measured range wastes
+    int8's levels), "none" quantizes everything, else a comma list of the model's own module paths."""
+    if spec == "none":
+        return ()
+    if spec == "auto":
+        from .lint import float_layers, lint
+
+        return float_layers(src.module, lint(src.module, calib_inputs[:LINT_COUNT], src.name))
+    names = dict(src.module.named_modules())
+    paths = tuple(p.strip() for p in spec.split(",") if p.strip())
+    for p in paths:
+        if p not in names or not p:
+            near = [n for n in names if n and (p in n or n in p)][:5]
+            raise ExportError(f"{src.name}: --keep-float {p!r} is not a module of the model"
+                              + (f" (did you mean {', '.join(near)}?)" if near else " (see `animetool lint` for module paths)"))
+    return paths
+
+
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
-                  out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True) -> Manifest:
+                  out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True,
+                  keep_float: str = "auto") -> Manifest:
     """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
-    file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start."""
+    file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start.
+    keep_float: which layers int8 files leave in float (keep_float_for)."""
     refuse_non_bundle(Path(out))
     table = targets()
     entries: list[ModelEntry] = []
@@ -243,6 +265,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
             calib_inputs, ref_inputs = (inputs[:-held], inputs[-held:]) if held else (inputs, inputs[:REFERENCE_COUNT])
             ref = _reference(src, ref_inputs, root)
             example = torch.from_numpy(ref_inputs[0])
+            floats = keep_float_for(src, keep_float, calib_inputs) if "int8" in precisions else ()
             for tname in target_names:
                 target = table[tname]
                 for prec in precisions:
@@ -250,7 +273,8 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         continue
                     on_step(f"{src.name} -> {tname} {prec}")
                     job = ExportJob(module=src.module, example=example, precision=prec, calib=calib_inputs,
-                                    out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names))
+                                    out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names),
+                                    keep_float=floats if prec == "int8" else ())
                     start = time.perf_counter()
                     try:
                         with quiet_native():
@@ -271,6 +295,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                     details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
                                    size_bytes=size_bytes(root / res.file),
                                    calibration_samples=len(calib_inputs) if prec == "int8" else 0,
+                                   **({"kept_float": list(floats)} if prec == "int8" else {}),
                                    calibration_data=str(calib_path) if calib_path else calib.default_source(src.task, src.preprocess))
                     entries.append(ModelEntry(
                         name=src.name, task=src.task, format=tname, precision=prec, file=res.file,

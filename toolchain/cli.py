@@ -1,4 +1,4 @@
-"""The animetool command line: export, verify, bench, animate, demo, models, data, teacher, distill, train."""
+"""The animetool command line: export, lint, verify, bench, animate, demo, models, data, teacher, distill, train."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from rich.table import Table
 from .animate_cmd import animate
 from .console import console, fail, progress, quiet_tools, table_console
 from .demo import demo
+from .lint_cmd import lint
 from .train_cmd import data, distill_app, train_app
 
 quiet_tools()
@@ -55,6 +56,8 @@ def export(
     input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
     imgsz: Optional[str] = typer.Option(None, help="image input size N or H,W instead of each model's own "
                                                    "(fully convolutional models; multiples of 32)"),
+    keep_float: str = typer.Option("auto", help="int8: module paths to leave in float (comma list); auto: the layers "
+                                                "`animetool lint` measures wasting int8's range; none: quantize all"),
     out: Path = typer.Option(..., "--out", "-o", help="bundle folder, or a path ending in .zip"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
 ) -> None:
@@ -90,7 +93,7 @@ def export(
                     bar.advance(task)
                 bar.update(task, description=desc)
 
-            manifest = export_bundle(sources, tnames, precs, calib, out, on_step=step)
+            manifest = export_bundle(sources, tnames, precs, calib, out, on_step=step, keep_float=keep_float)
             bar.update(task, completed=steps, description="done")
     except _user_errors() as e:
         fail(str(e))
@@ -119,8 +122,20 @@ def _export_summary(out: Path, manifest) -> None:
     if failed:
         show.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "
                    f"picks passing files first. Details: animetool verify {out}", highlight=False, soft_wrap=True)
+        for arg in sorted({_lint_arg(e) for e in manifest.models if e.key in failed and e.precision == "int8"}):
+            show.print(f"int8 hazards (the layers, their ranges, the fix): animetool lint {arg}", highlight=False,
+                       soft_wrap=True)
     show.print(f"next: animetool bench {out}   |   animetool animate VIDEO -o anime.mp4 --bundle {out}   |   "
                f"python -m animetool_runtime bench {out}  (on the phone or Pi)", highlight=False, soft_wrap=True)
+
+
+def _lint_arg(entry) -> str:
+    arch = entry.source.get("architecture") or entry.name
+    if ":" not in arch:
+        return arch
+    spec = entry.inputs[0]
+    shape = [spec.shape[i] for i in (0, 3, 1, 2)] if spec.layout == "NHWC" else spec.shape
+    return f"{arch} --input-shape {','.join(str(d) for d in shape)}"
 
 
 @app.command()
@@ -207,6 +222,7 @@ app.add_typer(distill_app, name="distill")
 app.add_typer(train_app, name="train")
 app.command("animate")(animate)
 app.command("demo")(demo)
+app.command("lint")(lint)
 
 
 @app.command("models")

@@ -7,9 +7,10 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-console = Console(file=os.fdopen(os.dup(2), "w"))  # a duplicate fd: build.quiet_native() silences fd 2
+console = Console(file=os.fdopen(os.dup(2), "w"), emoji=False)  # a duplicate fd: build.quiet_native() silences fd 2
 
 
 def table_console() -> Console:
@@ -20,7 +21,7 @@ def table_console() -> Console:
 
 
 def fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # paths may hold [ ] and :name:
     raise typer.Exit(2)
 
 

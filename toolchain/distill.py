@@ -100,7 +100,7 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
 def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
                     teacher: Optional[Path] = None, batch_size: int = 8, state: Optional[Path] = None,
                     init: Optional[Path] = None, on_step: Callable[[int, dict], None] = lambda i, p: None,
-                    gan: bool = True) -> dict:
+                    gan: bool = True, lr: float = 2e-3) -> dict:
     """A generator from the renderer's drawings (teacher=None; pix2pix, or the drawing loss alone with gan=False) or,
     given a teacher checkpoint, the distilled student."""
     from .avatar_data import load_poses
@@ -122,7 +122,7 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
     if init is not None:
         meta["init"] = str(init)
     if teacher is None:
-        trainer = TeacherTrainer(net, discriminator() if gan else None, poses, state, steps, seed, batch_size, size)
+        trainer = TeacherTrainer(net, discriminator() if gan else None, poses, state, steps, seed, batch_size, size, lr)
         trainer.run(on_step)
         how = "pix2pix (head-weighted L1 + gradient L1 + GAN)" if gan else "head-weighted L1 + gradient L1"
         _save(trainer.ema, out, {**meta, "source": f"{how} on the renderer's drawings" + (f", from {init}" if init else "")})

@@ -140,6 +140,7 @@ def train_generator_cmd(
     init: InitOpt = None,
     gan: Annotated[bool, typer.Option(help="add a PatchGAN critic (pix2pix); --no-gan trains on the drawing loss "
                                            "alone, 3x faster per step")] = True,
+    lr: Annotated[float, typer.Option(help="peak learning rate (AdamW, warm-up + cosine); lower to fine-tune")] = 2e-3,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -150,7 +151,7 @@ def train_generator_cmd(
     _check_arch(arch, "generator")
     _check_init(init)
     _train(out, steps, as_json, lambda on_step, _: train_generator(
-        data, out, steps, seed, arch, None, batch_size, state, init, on_step, gan))
+        data, out, steps, seed, arch, None, batch_size, state, init, on_step, gan, lr))
 
 
 @distill_app.command("generator")

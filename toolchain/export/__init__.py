@@ -26,6 +26,14 @@ class ExportJob:
     stem: str
     input_name: str = "input"
     output_names: list[str] = field(default_factory=lambda: ["output"])
+    keep_float: tuple[str, ...] = ()  # int8: module paths (and their submodules) left in float
+
+    def kept(self, path: str) -> bool:
+        """Whether the op of module path `path` stays in float in this job's int8 file."""
+        return any(path == k or path.startswith(k + ".") for k in self.keep_float)
+
+    def float_note(self) -> str:
+        return f"; kept in float: {', '.join(self.keep_float)}" if self.keep_float else ""
 
 
 @dataclass

@@ -28,7 +28,13 @@ def _specs(ports) -> list[TensorSpec]:
     ]
 
 
-def _quantize(model, calib):
+def _module_path(op) -> str:
+    """The PyTorch module path OpenVINO's PyTorch frontend put in an op's name ("__module.out/aten::...")."""
+    head = op.get_friendly_name().split("/")[0]
+    return head[len("__module."):] if head.startswith("__module.") else ""
+
+
+def _quantize(model, calib, job: ExportJob):
     """Static INT8 PTQ with NNCF (symmetric, CNN defaults); NNCF's rich progress bars go to a swallowed stdout."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
@@ -45,6 +51,8 @@ def _quantize(model, calib):
                 target_device=nncf.TargetDevice.ANY,
                 subset_size=len(calib),
                 advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE),
+                ignored_scope=nncf.IgnoredScope(names=[op.get_friendly_name() for op in model.get_ops()
+                                                       if job.kept(_module_path(op))], validate=False),
             )
     finally:
         logger.setLevel(level)
@@ -74,9 +82,9 @@ def export(job: ExportJob) -> Exported:
 
         if not job.calib:
             raise ValueError("openvino int8 needs calibration inputs (job.calib is empty)")
-        model = _quantize(model, job.calib)
+        model = _quantize(model, job.calib, job)
         tool += f"; nncf {_short(nncf.__version__)}"
-        quant = f"NNCF static PTQ, int8 symmetric weights+activations, {len(job.calib)} calibration inputs"
+        quant = f"NNCF static PTQ, int8 symmetric weights+activations, {len(job.calib)} calibration inputs{job.float_note()}"
     elif job.precision == "fp16":
         quant = "fp16 weights (OpenVINO compress_to_fp16), fp32 I/O and compute precision left to the device"
     elif job.precision == "fp32":

@@ -22,6 +22,26 @@ class _Named(torch.nn.Module):
         return dict(zip(self.output_names, out))
 
 
+WRAPPED = "inner.wrapped."  # the module path of the user's model inside _Named(to_channel_last_io(...))
+
+
+def _quantizer(base: type, job: ExportJob):
+    """litert-torch's PT2E quantizer, minus the annotations of the ops in job.keep_float's modules (its own
+    set_module_name takes no 'None')."""
+
+    class KeepFloat(base):
+        def annotate(self, model):
+            model = super().annotate(model)
+            for n in model.graph.nodes:
+                stack = n.meta.get("nn_module_stack")
+                path = list(stack.values())[-1][0] if stack else ""
+                if path.startswith(WRAPPED) and job.kept(path[len(WRAPPED):]):
+                    n.meta.pop("quantization_annotation", None)
+            return model
+
+    return KeepFloat()
+
+
 def _nhwc(a):
     """NCHW -> NHWC, for the example and the calibration data fed to the channel-last wrapper."""
     return a.permute(0, 2, 3, 1).contiguous() if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
@@ -68,7 +88,7 @@ def export(job: ExportJob) -> Exported:
         from litert_torch.quantize.quant_config import QuantConfig
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        quantizer = _quantizer(PT2EQuantizer, job).set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
         model = prepare_pt2e(torch.export.export(model, (), kwargs).module(), quantizer)
         with torch.no_grad():
             for x in job.calib:
@@ -76,7 +96,7 @@ def export(job: ExportJob) -> Exported:
         model = convert_pt2e(model, fold_quantize=False)
         model.training = False  # captured in eval mode already; only silences litert's training-mode warning
         quant_config = QuantConfig(pt2e_quantizer=quantizer)
-        how = f"PT2E static int8, per-channel symmetric weights, calibrated on {len(job.calib)} samples"
+        how = f"PT2E static int8, per-channel symmetric weights, calibrated on {len(job.calib)} samples{job.float_note()}"
     elif job.precision != "fp32" and job.precision != "fp16":
         raise ValueError(f"tflite: unsupported precision {job.precision!r}")
 

@@ -1,0 +1,76 @@
+"""Small models for test_lint: one with every hazard the lint knows (each in a module of its own, so the finding's
+module path is checkable), one without any, and one torch.export cannot capture."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Hazards(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.norm = nn.GroupNorm(4, 16)
+        self.wide = nn.Conv2d(16, 16, 3, padding=1)
+        self.act = nn.SiLU()
+        self.logits = nn.Conv2d(16, 16, 1)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.up = nn.ConvTranspose2d(16, 16, 2, 2)
+        with torch.no_grad():
+            self.wide.weight.mul_(40.0)
+            self.logits.weight.mul_(200.0)
+
+    def forward(self, x: torch.Tensor):
+        y = self.norm(self.stem(x))
+        y = self.act(self.wide(y))
+        t = y.flatten(2).transpose(1, 2)
+        t, _ = self.attn(t, t, t)
+        z = torch.cat([x, self.wide(y)], 1)
+        return torch.sigmoid(self.logits(y)), self.up(y), t, z
+
+
+class Clean(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                                  nn.Conv2d(16, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Saturating(nn.Module):
+    """An image-to-image head whose last conv spans far beyond where its sigmoid saturates, like sharp drawings."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+        self.logits = nn.Conv2d(16, 4, 3, padding=1)
+        with torch.no_grad():
+            self.logits.weight.mul_(300.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(self.body(x)))
+
+
+class Branchy(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 if float(x.mean()) > 0.5 else x  # a Python branch on a value: no static graph
+
+
+def hazards() -> nn.Module:
+    return Hazards()
+
+
+def clean() -> nn.Module:
+    return Clean()
+
+
+def saturating() -> nn.Module:
+    torch.manual_seed(0)
+    return Saturating()
+
+
+def branchy() -> nn.Module:
+    return Branchy()

@@ -1,0 +1,102 @@
+"""`animetool lint`: the real command on models with known int8 / export hazards, on clean ones, and on the defaults."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+
+def lint(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "animetool.cli", "lint", *args], capture_output=True, text=True, env=env)
+
+
+def test_every_hazard_named_where_it_is():
+    r = lint("lint_models:hazards", "--input-shape", "1,3,32,32", "--samples", "4", "--json")
+    assert r.returncode == 1, r.stderr
+    findings = json.loads(r.stdout)["findings"]
+    where = {f["rule"]: f["where"] for f in findings}
+    assert {k: where.get(k) for k in ("norm-per-sample", "smooth-activation-wide-range", "softmax-attention",
+                                       "range-beyond-saturation", "conv-transpose-bias")} == {
+        "norm-per-sample": "norm", "smooth-activation-wide-range": "act", "softmax-attention": "attn",
+        "range-beyond-saturation": "logits", "conv-transpose-bias": "up"}, findings
+    assert "lint_models.py:" in where["concat-ranges"], findings  # a functional call: named by its source line
+    for f in findings:
+        assert f["reason"] and f["fix"] and f["severity"] in ("error", "warning", "info")
+    saturation = next(f for f in findings if f["rule"] == "range-beyond-saturation")
+    assert "sigmoid" in saturation["op"] and "%" in saturation["reason"]
+
+
+def test_clean_model_passes_and_table_prints():
+    r = lint("lint_models:clean", "--input-shape", "1,3,32,32", "--samples", "2")
+    assert r.returncode == 0, r.stderr
+    assert "no int8 or export hazards" in r.stdout
+
+
+def test_uncapturable_model_is_an_error():
+    r = lint("lint_models:branchy", "--input-shape", "1,3,32,32", "--samples", "2", "--json")
+    assert r.returncode == 1, r.stderr
+    (f,) = json.loads(r.stdout)["findings"]
+    assert f["rule"] == "not-exportable" and f["severity"] == "error" and f["reason"].startswith("the graph cannot be captured")
+
+
+def test_bad_model_argument_is_one_line():
+    r = lint("no_such_module:factory", "--input-shape", "1,3,32,32")
+    assert r.returncode == 2 and "no_such_module:factory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("model,floats", [("generator-student", ["out"]), ("generator-student-256", ["out"]),
+                                          ("pose-student-s", [])])
+def test_default_models_lint(model, floats):
+    """The defaults keep DESIGN.md's int8 rules except where export handles it: the generators' output conv spans
+    +-90 before its clamp (sharp edges), which --keep-float auto leaves in float; the pose student is clean."""
+    r = lint(model, "--samples", "4", "--json")
+    findings = [f for f in json.loads(r.stdout)["findings"] if f["severity"] != "info"]
+    assert r.returncode == (1 if floats else 0), r.stderr
+    assert sorted(f["where"] for f in findings) == floats and all(f["rule"] == "range-beyond-saturation" for f in findings)
+
+
+def test_export_points_to_lint_when_int8_fails(tmp_path):
+    """The moment a user needs the lint: an int8 file outside its parity bounds."""
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:hazards", "--input-shape",
+                        "1,3,32,32", "-t", "onnx", "-p", "int8", "-o", str(tmp_path / "b")], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "parity-failed" in r.stdout
+    assert "animetool lint lint_models:hazards --input-shape 1,3,32,32" in r.stdout
+
+
+def _export(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:saturating", "--input-shape",
+                           "1,3,64,64", "-t", "onnx,tflite,openvino", "-p", "int8", "-o", str(tmp), "--json", *args],
+                          capture_output=True, text=True, env=env)
+
+
+def test_keep_float_auto_keeps_the_saturating_layer_and_gains(tmp_path):
+    """--keep-float auto (the default) leaves the layer the lint flags in float, on every int8 target, and the file
+    comes closer to PyTorch than with everything quantized (--keep-float none)."""
+    runs = {k: _export(tmp_path / k, "--keep-float", k) for k in ("auto", "none")}
+    for k, r in runs.items():
+        assert r.returncode == 0, r.stderr
+    got = {k: {e["format"]: e for e in json.loads(r.stdout)["models"]} for k, r in runs.items()}
+    for fmt in ("onnx", "tflite", "openvino"):
+        auto, none = got["auto"][fmt], got["none"][fmt]
+        assert auto["export"]["kept_float"] == ["logits"] and none["export"]["kept_float"] == []
+        assert "kept in float: logits" in auto["export"]["quantization"]
+        err = {k: e["parity"]["outputs"]["output"]["mean_abs"] for k, e in (("auto", auto), ("none", none))}
+        assert err["auto"] < 0.9 * err["none"], (fmt, err)
+
+
+def test_keep_float_unknown_module_is_one_line(tmp_path):
+    r = _export(tmp_path / "b", "--keep-float", "logit")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "'logit' is not a module of the model (did you mean logits?)" in r.stderr
+    assert not (tmp_path / "b").exists()

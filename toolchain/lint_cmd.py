@@ -1,0 +1,51 @@
+"""`animetool lint MODEL`: the int8 and export hazards of a model, with where, why and the fix (rules in lint.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .console import console, fail, table_console
+
+STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
+
+
+def lint(
+    model: str = typer.Argument(..., help="registered name, checkpoint file, or package.module:factory"),
+    input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
+    calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs to measure ranges on "
+                                                    "(default: what export calibrates int8 with)"),
+    samples: int = typer.Option(16, min=1, help="calibration inputs to measure ranges on"),
+    as_json: bool = typer.Option(False, "--json", help="print the findings as JSON"),
+) -> None:
+    """Before exporting: the layers and patterns that break int8 or a target (per-sample norms, attention, smooth
+    activations and saturating ones after wide ranges, outliers, concat of unequal ranges, decoding inside the graph,
+    transposed convs), each with its module path, the range measured on calibration inputs and the fix.
+    Exits 1 when any warning or error is found."""
+    from . import calib as calibration
+    from .calib import CalibError
+    from .cli import _shape
+    from .lint import lint as run_lint
+    from .sources import SourceError, resolve
+
+    try:
+        with console.status(f"lint {model}: capturing the graph and measuring ranges on {samples} inputs"):
+            src = resolve(model, _shape(input_shape))
+            inputs = calibration.load_inputs(calib, src.input_shape, src.preprocess, samples)
+            findings = run_lint(src.module, inputs, src.name)
+    except (SourceError, CalibError) as e:
+        fail(str(e))
+    if as_json:
+        print(json.dumps({"model": model, "findings": [f.to_dict() for f in findings]}, indent=2))
+    elif not findings:
+        table_console().print(f"{model}: no int8 or export hazards found", highlight=False)
+    else:
+        t = Table("severity", "where", "op", "rule", "reason", "fix", title=f"lint {model}")
+        for f in findings:
+            t.add_row(f.severity, f.where, f.op, f.rule, f.reason, f.fix, style=STYLE[f.severity])
+        table_console().print(t)
+    if any(f.severity != "info" for f in findings):
+        raise typer.Exit(1)
