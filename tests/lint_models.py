@@ -54,6 +54,24 @@ class Saturating(nn.Module):
         return torch.sigmoid(self.logits(self.body(x)))
 
 
+class Unbalanced(nn.Module):
+    """One channel of the middle layer a thousand times louder than the rest (undone by the next layer): nothing the
+    lint's rules see, but one 8-bit scale for that tensor rounds the quiet channels away."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU())
+        self.mid = nn.Conv2d(16, 16, 1)
+        self.head = nn.Conv2d(16, 8, 1)
+        with torch.no_grad():
+            self.mid.weight[0] *= 1000.0
+            self.mid.bias[0] *= 1000.0
+            self.head.weight[:, 0] /= 1000.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.mid(self.body(x)))
+
+
 class Branchy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2 if float(x.mean()) > 0.5 else x  # a Python branch on a value: no static graph
@@ -70,6 +88,11 @@ def clean() -> nn.Module:
 def saturating() -> nn.Module:
     torch.manual_seed(0)
     return Saturating()
+
+
+def unbalanced() -> nn.Module:
+    torch.manual_seed(0)
+    return Unbalanced()
 
 
 def branchy() -> nn.Module:

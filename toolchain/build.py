@@ -23,10 +23,10 @@ from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_pa
 
 from . import __version__, calib
 from .export import ExportJob, targets
+from .mixed import keep_float_for, search, sensitivity
 from .sources import Source
 
 CALIB_COUNT, REFERENCE_COUNT = 32, 4
-LINT_COUNT = 8  # calibration inputs the lint measures ranges on for --keep-float auto
 
 
 class ExportError(RuntimeError):
@@ -228,23 +228,54 @@ def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
     return rel
 
 
-def keep_float_for(src: Source, spec: str, calib_inputs: list[np.ndarray]) -> tuple[str, ...]:
-    """The module paths src's int8 files keep in float: "auto" asks the lint (layers whose measured range wastes
-    int8's levels), "none" quantizes everything, else a comma list of the model's own module paths."""
-    if spec == "none":
-        return ()
-    if spec == "auto":
-        from .lint import float_layers, lint
+def _run(target, job: ExportJob, name: str):
+    """The target's exporter on one job; its faults become one-line ExportErrors, a Ctrl-C stays an interrupt."""
+    try:
+        with quiet_native():
+            return target.fn(job)
+    except ImportError as e:
+        if _interrupted(e):
+            raise KeyboardInterrupt from None
+        raise ExportError(f"{target.name} export needs its tools ({e}); pip install 'animetool[{target.extra}]'") from None
+    except Exception as e:
+        if _interrupted(e):  # a tool turned Ctrl-C into its own error: still an interrupt
+            raise KeyboardInterrupt from None
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its errors
+        msg = text.splitlines()[0] if text else type(e).__name__
+        hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
+        raise ExportError(f"{name}: {target.name} {job.precision} export failed: {msg}{hint}") from e
 
-        return float_layers(src.module, lint(src.module, calib_inputs[:LINT_COUNT], src.name))
-    names = dict(src.module.named_modules())
-    paths = tuple(p.strip() for p in spec.split(",") if p.strip())
-    for p in paths:
-        if p not in names or not p:
-            near = [n for n in names if n and (p in n or n in p)][:5]
-            raise ExportError(f"{src.name}: --keep-float {p!r} is not a module of the model"
-                              + (f" (did you mean {', '.join(near)}?)" if near else " (see `animetool lint` for module paths)"))
-    return paths
+
+def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path: Path | None, ref: str,
+           seconds: float) -> ModelEntry:
+    """The manifest entry of a file just written."""
+    if tname in FORMAT_BACKEND:  # made here by the target's own tool: no child-process probe needed
+        trust(FORMAT_BACKEND[tname], root / res.file)
+    details = dict(res.details, seconds=round(seconds, 2), size_bytes=size_bytes(root / res.file),
+                   calibration_samples=len(job.calib) if job.precision == "int8" else 0,
+                   **({"kept_float": list(job.keep_float)} if job.precision == "int8" else {}),
+                   calibration_data=str(calib_path) if calib_path else calib.default_source(src.task, src.preprocess))
+    return ModelEntry(name=src.name, task=src.task, format=tname, precision=job.precision, file=res.file,
+                      sha256=sha256_path(root / res.file), inputs=res.inputs, outputs=res.outputs,
+                      preprocess=src.preprocess, postprocess=src.postprocess,
+                      source=dict(src.provenance, recipe=" ".join(["animetool"] + sys.argv[1:])), export=details,
+                      reference=ref)
+
+
+def _parity(entry: ModelEntry, root: Path) -> dict:
+    """The file's parity against PyTorch now, as verify will measure it (for the float-layer search)."""
+    from animetool_runtime.bundle import Model
+    from animetool_runtime.parity import measure
+
+    from animetool_runtime.manifest import BundleError
+
+    if entry.format == "coreml" and sys.platform != "darwin":
+        return {"status": "structural-only"}
+    try:
+        with quiet_native():
+            return measure(Model(entry, root / entry.file, threads=1), root / entry.reference)
+    except (BundleError, ImportError) as e:  # its runtime is not installed here: verify will say so
+        return {"status": "unmeasured", "reason": str(e).splitlines()[0]}
 
 
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
@@ -266,43 +297,36 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
             ref = _reference(src, ref_inputs, root)
             example = torch.from_numpy(ref_inputs[0])
             floats = keep_float_for(src, keep_float, calib_inputs) if "int8" in precisions else ()
+            sensitive: list[str] | None = None
+
+            def ranked() -> list[str]:  # measured once per model, only when an int8 file misses its bar
+                nonlocal sensitive
+                if sensitive is None:
+                    sensitive = sensitivity(src.module, calib_inputs)
+                return sensitive
+
             for tname in target_names:
                 target = table[tname]
                 for prec in precisions:
                     if prec not in target.precisions:
                         continue
                     on_step(f"{src.name} -> {tname} {prec}")
-                    job = ExportJob(module=src.module, example=example, precision=prec, calib=calib_inputs,
-                                    out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names),
-                                    keep_float=floats if prec == "int8" else ())
-                    start = time.perf_counter()
-                    try:
-                        with quiet_native():
-                            res = target.fn(job)
-                    except ImportError as e:
-                        if _interrupted(e):
-                            raise KeyboardInterrupt from None
-                        raise ExportError(f"{tname} export needs its tools ({e}); pip install 'animetool[{target.extra}]'") from None
-                    except Exception as e:
-                        if _interrupted(e):  # a tool turned Ctrl-C into its own error: still an interrupt
-                            raise KeyboardInterrupt from None
-                        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its errors
-                        msg = text.splitlines()[0] if text else type(e).__name__
-                        hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
-                        raise ExportError(f"{src.name}: {tname} {prec} export failed: {msg}{hint}") from e
-                    if tname in FORMAT_BACKEND:  # made here by the target's own tool: no child-process probe needed
-                        trust(FORMAT_BACKEND[tname], root / res.file)
-                    details = dict(res.details, seconds=round(time.perf_counter() - start, 2),
-                                   size_bytes=size_bytes(root / res.file),
-                                   calibration_samples=len(calib_inputs) if prec == "int8" else 0,
-                                   **({"kept_float": list(floats)} if prec == "int8" else {}),
-                                   calibration_data=str(calib_path) if calib_path else calib.default_source(src.task, src.preprocess))
-                    entries.append(ModelEntry(
-                        name=src.name, task=src.task, format=tname, precision=prec, file=res.file,
-                        sha256=sha256_path(root / res.file), inputs=res.inputs, outputs=res.outputs,
-                        preprocess=src.preprocess, postprocess=src.postprocess,
-                        source=dict(src.provenance, recipe=" ".join(["animetool"] + sys.argv[1:])),
-                        export=details, reference=ref))
+
+                    def export_with(kept: tuple[str, ...]) -> ModelEntry:
+                        job = ExportJob(module=src.module, example=example, precision=prec, calib=calib_inputs,
+                                        out_dir=root, stem=f"{src.name}.{prec}", output_names=list(src.output_names),
+                                        keep_float=kept)
+                        start = time.perf_counter()
+                        res = _run(target, job, src.name)
+                        return _entry(src, tname, job, res, root, calib_path, ref, time.perf_counter() - start)
+
+                    if prec == "int8" and keep_float == "auto":
+                        entry, tries = search(export_with, lambda e: _parity(e, root), floats, ranked)
+                        if len(tries) > 1:
+                            entry.export["float_search"] = tries
+                    else:
+                        entry = export_with(floats if prec == "int8" else ())
+                    entries.append(entry)
                     _check_interrupt()
         manifest = Manifest(models=entries, created_by=f"animetool {__version__}")
         _check_interrupt()

@@ -25,6 +25,23 @@ class _Named(torch.nn.Module):
 WRAPPED = "inner.wrapped."  # the module path of the user's model inside _Named(to_channel_last_io(...))
 
 
+def _shares_with(node, nodes: set) -> bool:
+    """Whether an annotated node's observers are shared with (SharedQuantizationSpec) an observer one of nodes held:
+    a node's output, or an input edge (producer, user) annotated by its user."""
+    from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
+
+    ann = node.meta.get("quantization_annotation")
+    if ann is None:
+        return False
+    specs = [*ann.input_qspec_map.values(), ann.output_qspec]
+    for spec in specs:
+        if isinstance(spec, SharedQuantizationSpec):
+            ref = spec.edge_or_node
+            if (ref[1] if isinstance(ref, tuple) else ref) in nodes:
+                return True
+    return False
+
+
 def _quantizer(base: type, job: ExportJob):
     """litert-torch's PT2E quantizer, minus the annotations of the ops in job.keep_float's modules (its own
     set_module_name takes no 'None')."""
@@ -32,11 +49,18 @@ def _quantizer(base: type, job: ExportJob):
     class KeepFloat(base):
         def annotate(self, model):
             model = super().annotate(model)
+            dropped = set()
             for n in model.graph.nodes:
                 stack = n.meta.get("nn_module_stack")
                 path = list(stack.values())[-1][0] if stack else ""
                 if path.startswith(WRAPPED) and job.kept(path[len(WRAPPED):]):
+                    dropped.add(n)
+            gone = set()
+            while dropped:  # ops that share an observer with a dropped one (permutes, reshapes) go float with it
+                for n in dropped:
                     n.meta.pop("quantization_annotation", None)
+                gone |= dropped
+                dropped = {n for n in model.graph.nodes if _shares_with(n, gone)}
             return model
 
     return KeepFloat()

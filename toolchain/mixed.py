@@ -1,0 +1,126 @@
+"""Which layers int8 files keep in float (`export --keep-float`). auto: the layers the lint measures wasting int8's
+range; then, accuracy-controlled, an int8 file that still misses its parity bar is exported again with the fewest,
+most sensitive layers also left in float, until it passes (or SEARCH runs out).
+
+Sensitivity is measured once per model in PyTorch, target-free: each layer's output alone is rounded to 8 bits (one
+per-tensor scale over its calibration range, as every target's static int8 does) and the model's output error is
+measured; the layers that cost most come first. The export + parity of each try are the target's own.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from animetool_runtime.parity import headline
+
+from .lint import float_layers, lint
+from .sources import Source, SourceError
+
+LINT_COUNT = 8  # calibration inputs the lint measures ranges on for --keep-float auto
+SEARCH = (1, 2, 4, 8)  # extra float layers tried in turn, most sensitive first
+SAMPLES = 8
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    return [t for o in (out if isinstance(out, (list, tuple)) else []) for t in _tensors(o)]
+
+
+def _fake_quant(t: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    lo, hi = min(lo, 0.0), max(hi, 0.0)  # zero stays exact, as in every int8 scheme
+    scale = (hi - lo) / 255 or 1.0
+    return torch.round((t.clamp(lo, hi) - lo) / scale) * scale + lo
+
+
+def candidates(module: nn.Module) -> list[str]:
+    """Layers with weights of their own (convs, linears, attention, per-sample norms); BatchNorm folds into its conv."""
+    return [n for n, m in module.named_modules() if n and not isinstance(m, nn.modules.batchnorm._BatchNorm)
+            and any(True for _ in m.parameters(recurse=False))]
+
+
+def sensitivity(module: nn.Module, inputs: list[np.ndarray]) -> list[str]:
+    """Candidate layers, most int8-sensitive first (the output error when only that layer's output is 8-bit)."""
+    module = module.eval()
+    xs = [torch.from_numpy(np.asarray(x, np.float32)) for x in inputs[:SAMPLES]]
+    names = dict(module.named_modules())
+    ranges: dict[str, tuple[float, float]] = {}
+
+    def observe(name: str):
+        def hook(m, args, out):
+            ts = _tensors(out)
+            if ts and ts[0].is_floating_point():
+                lo, hi = ranges.get(name, (0.0, 0.0))
+                ranges[name] = (min(lo, float(ts[0].min())), max(hi, float(ts[0].max())))
+        return hook
+
+    layers = candidates(module)
+    with torch.no_grad():
+        handles = [names[n].register_forward_hook(observe(n)) for n in layers]
+        refs = [_tensors(module(x)) for x in xs]
+        for h in handles:
+            h.remove()
+        scores = {}
+        for n in layers:
+            if n not in ranges:
+                continue
+            lo, hi = ranges[n]
+
+            def quantize(m, args, out, lo=lo, hi=hi):
+                if isinstance(out, torch.Tensor):
+                    return _fake_quant(out, lo, hi)
+                if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
+                    return (_fake_quant(out[0], lo, hi), *out[1:])
+                return out
+
+            h = names[n].register_forward_hook(quantize)
+            err = 0.0
+            for x, ref in zip(xs, refs):
+                for a, b in zip(_tensors(module(x)), ref):
+                    err += float((a - b).abs().mean()) / (float(b.max() - b.min()) or 1.0)
+            h.remove()
+            scores[n] = err
+    return sorted((n for n in scores if scores[n] > 0), key=lambda n: -scores[n])
+
+
+def search(export: Callable[[tuple[str, ...]], object], parity: Callable[[object], dict], base: tuple[str, ...],
+           ranked: Callable[[], list[str]]) -> tuple[object, list[dict]]:
+    """Export with base float layers; while parity fails, again with 1, 2, 4, 8 more of ranked(). Returns the last
+    export and every try (its float layers, status and worst figures), for the manifest."""
+    kept, tries = base, []
+    steps = iter(SEARCH)
+    order: list[str] | None = None
+    while True:
+        result = export(kept)
+        res = parity(result)
+        tries.append({"kept_float": list(kept), "status": res["status"], **headline(res)})
+        if res["status"] != "parity-failed":  # ok, or not measurable on this machine (Core ML off macOS)
+            return result, tries
+        if order is None:
+            order = [n for n in ranked() if n not in base]
+        more = next(steps, None)
+        if more is None or base + tuple(order[:more]) == kept:
+            return result, tries
+        kept = base + tuple(order[:more])
+
+
+def keep_float_for(src: Source, spec: str, calib_inputs: list[np.ndarray]) -> tuple[str, ...]:
+    """The module paths src's int8 files keep in float: "auto" asks the lint (layers whose measured range wastes
+    int8's levels), "none" quantizes everything, else a comma list of the model's own module paths."""
+    if spec == "none":
+        return ()
+    if spec == "auto":
+        return float_layers(src.module, lint(src.module, calib_inputs[:LINT_COUNT], src.name))
+    names = dict(src.module.named_modules())
+    paths = tuple(p.strip() for p in spec.split(",") if p.strip())
+    for p in paths:
+        if p not in names or not p:
+            near = [n for n in names if n and (p in n or n in p)][:5]
+            raise SourceError(f"{src.name}: --keep-float {p!r} is not a module of the model"
+                              + (f" (did you mean {', '.join(near)}?)" if near else " (see `animetool lint` for module paths)"))
+    return paths
