@@ -15,6 +15,7 @@ from animetool.avatar import render
 from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, SKELETON, Appearance,
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
+from animetool_runtime.figure import body_height
 from animetool_runtime.layout import FACE_MAPS
 from conftest import need
 
@@ -25,6 +26,12 @@ STANDING = np.array([(128, 50), (134, 45), (122, 45), (140, 48), (116, 48), (150
                      (172, 150), (84, 150), (142, 140), (114, 140), (144, 185), (112, 185), (146, 228), (110, 228)],
                     np.float32)
 STANDING = np.c_[STANDING, np.ones(17, np.float32)]
+# The pose student on a held-out frame (Pose2Sim camera 2, frame 5, 1088x1920): a man facing the camera, both wrists
+# labelled on the wrong side, so each "forearm" crosses his body.
+SWAPPED = np.array([(569, 477, 0.32), (566, 466, 0.43), (561, 467, 0.45), (564, 456, 0.70), (553, 460, 0.70),
+                    (655, 520, 0.37), (509, 539, 0.54), (699, 652, 0.48), (462, 651, 0.57), (421, 730, 0.48),
+                    (735, 761, 0.69), (582, 773, 0.48), (578, 772, 0.72), (571, 905, 0.32), (579, 905, 0.57),
+                    (568, 1071, 0.30), (564, 1073, 0.66)], np.float32)
 LOOK = Appearance(skin=(0.95, 0.8, 0.7), hair=(0.9, 0.4, 0.6), top=(0.1, 0.3, 0.9), bottom=(0.2, 0.2, 0.25),
                   shoes=(0.9, 0.9, 0.9), hair_style="ponytail")
 
@@ -106,6 +113,21 @@ def test_fit_pose_round_trip_and_fill(real_pose):
     assert 0.7 < matrix[0, 0] / close_matrix[0, 0] < 1.4  # scale from the shoulders/arms, not blown up to fill
 
 
+def test_a_swapped_wrist_does_not_blow_the_character_up():
+    """Characters were drawn three times the person's size (body height 1768 px for a 620 px man) when a left/right
+    swap made a forearm cross the body: the longest-looking part set the size. Now parts that imply far more than the
+    rest are left out."""
+    seen = SWAPPED[SWAPPED[:, 2] >= 0.3, :2]
+    box = float(np.ptp(seen, 0).max())
+    assert box < body_height(SWAPPED) < 1.3 * box
+    canvas = fit_pose(SWAPPED, 256)[0]
+    extent = np.ptp(canvas[SWAPPED[:, 2] >= 0.3, :2], 0).max()
+    assert 0.6 * 0.8 * 256 < extent <= 0.8 * 256  # the person fills the canvas as a whole person does
+    honest = STANDING.copy()
+    assert body_height(honest) == max(np.hypot(*(honest[a, :2] - honest[b, :2])) * k for a, b, k in
+                                      ((13, 15, 3.6), (14, 16, 3.6), (11, 13, 3.6), (5, 7, 5.1), (7, 9, 6.0)))
+
+
 def test_conditioning_maps():
     pose = STANDING.copy()
     pose[9, 2] = 0  # left wrist missing
@@ -176,7 +198,7 @@ def test_conditioning_lays_out_what_the_renderer_draws(case):
 def test_web_app_conditioning_is_the_runtime_s(real_pose):
     """lib/character.js (the phone app) builds the same 60 maps as the runtime, on real, turned and partial poses."""
     need(("node",))
-    poses = {"standing": STANDING, "real": fit_pose(real_pose, 128)[0]}
+    poses = {"standing": STANDING, "real": fit_pose(real_pose, 128)[0], "swapped": fit_pose(SWAPPED, 128)[0]}
     profile, partial = STANDING.copy(), STANDING.copy()
     profile[[0, 1, 2], 0] += 16
     profile[3, 2] = 0

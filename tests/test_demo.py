@@ -22,7 +22,7 @@ import pytest
 
 from animetool_runtime.animate import Animator
 from animetool_runtime.bundle import load
-from animetool_runtime.pose.track import suppress
+from animetool_runtime.pose.track import suppress, untangle
 from animetool_runtime.video import Reader
 from conftest import ROOT, need, small_bundle
 
@@ -107,7 +107,7 @@ def test_browser_matches_the_python_runtime_on_real_frames(backend, server, fram
     errors, worst = [], {"appearance": 0.0, "drawing_db": 120.0, "frame_db": 120.0}
     for path, js in zip(frames, got["frames"]):
         rgb = np.frombuffer(path.read_bytes(), np.uint8).reshape(h, w, 3)
-        people = suppress(animator.pose(rgb))[:animator.max_people]
+        people = [untangle(p) for p in suppress(animator.pose(rgb))[:animator.max_people]]
         drawings, remove, stats = animator(rgb.copy())
         out = animator.compose(rgb.copy(), drawings, remove)
         assert len(people) >= 2 and len(js["people"]) == len(people)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animetool_runtime.pose.track import CONFIRM, FADE_SECONDS, HOLD_SECONDS, Hold, Tracker, complete, whole
+from animetool_runtime.pose.track import CONFIRM, FADE_SECONDS, HOLD_SECONDS, Hold, Tracker, complete, untangle, whole
 
 FPS = 30.0
 
@@ -48,6 +48,39 @@ def test_a_missing_shoulder_is_completed_from_the_torso(pose):
     np.testing.assert_allclose(done[6, :2], pose[5, :2] + pose[12, :2] - pose[11, :2], atol=1e-4)
     assert whole(done) and not whole(p)
     assert not whole(complete(moved(pose, 0, drop=[6, 12])))  # one shoulder and one hip: nothing to go by
+
+
+def test_crossed_wrists_are_untangled_and_folded_arms_kept():
+    """A real swap (the pose student on a held-out frame: each wrist labelled on the other side, so each "forearm"
+    crosses the body) is put back; folded arms, whose forearms cross for real at a plausible length, are not; the web
+    app's untangle does the same."""
+    import json
+    import subprocess
+
+    from conftest import need
+    from test_character import STANDING, SWAPPED, WEB
+
+    fixed = untangle(SWAPPED)
+    np.testing.assert_array_equal(fixed[[9, 10]], SWAPPED[[10, 9]])
+    np.testing.assert_array_equal(np.delete(fixed, [9, 10], 0), np.delete(SWAPPED, [9, 10], 0))
+    forearms = [np.hypot(*(fixed[a, :2] - fixed[b, :2])) for a, b in ((7, 9), (8, 10))]
+    assert max(forearms) < 130  # was 289 and 294 px, for a man of about 650
+    folded = STANDING.copy()
+    folded[9, :2], folded[10, :2] = (130, 120), (126, 122)  # each wrist past the body's middle, forearms of 36 px
+    np.testing.assert_array_equal(untangle(folded), folded)
+    np.testing.assert_array_equal(untangle(STANDING), STANDING)
+    need(("node",))
+    script = """
+import {untangle} from "./lib/track.js";
+import {readFileSync} from "fs";
+process.stdout.write(JSON.stringify(JSON.parse(readFileSync(0, "utf8")).map(untangle)));
+"""
+    poses = [SWAPPED, folded, STANDING]
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps([p.tolist() for p in poses]),
+                          cwd=WEB, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for theirs, mine in zip(json.loads(proc.stdout), poses):
+        np.testing.assert_allclose(np.array(theirs, np.float32), untangle(mine), atol=1e-4)
 
 
 def test_fragments_are_never_drawn_and_a_broken_pose_fades_out(pose):
@@ -92,14 +125,14 @@ def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters
     from animetool.footage import fetch_footage
     from animetool_runtime import load
     from animetool_runtime.pose.estimator import PoseEstimator
-    from animetool_runtime.pose.track import suppress
+    from animetool_runtime.pose.track import suppress, untangle
     from animetool_runtime.video import Reader
 
     estimator = PoseEstimator(load(app_bundle, "tflite", "int8", 2).model(task="pose"))
     reader = Reader(fetch_footage(["sports2d-demo"])["sports2d-demo"])
     tracker, frames, drawn, broken = Tracker(float(reader.fps)), {}, 0, 0
     for i, rgb in enumerate(reader.frames()):
-        for t in tracker.update(suppress(estimator(rgb))[:4], i):
+        for t in tracker.update([untangle(p) for p in suppress(estimator(rgb))[:4]], i):
             frames.setdefault(t.id, []).append(i)
             drawn += 1
             broken += not whole(t.pose)

@@ -26,14 +26,25 @@ def length(kps: np.ndarray, a: int, b: int) -> float:
     return float(np.hypot(*(kps[a, :2] - kps[b, :2])))
 
 
+OUTLIER = 1.5  # a part implying more than this times the median height is a mislabelled joint, not the body
+
+
 def body_height(kps: np.ndarray) -> float:
-    """Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none."""
+    """Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none.
+
+    With three parts or more, parts implying over OUTLIER x their median are left out: a wrist labelled on the other
+    side (a left/right swap) makes a "forearm" across the body, which made characters three times the person's size.
+    """
     mid = lambda a, b: np.r_[(kps[a, :2] + kps[b, :2]) / 2, min(kps[a, 2], kps[b, 2])]  # noqa: E731
     torso = length(np.stack([mid(5, 6), mid(11, 12)]), 0, 1)
     parts = [(torso, 2.9), (length(kps, 5, 6), 3.8), (length(kps, 5, 7), 5.1), (length(kps, 6, 8), 5.1),
              (length(kps, 7, 9), 6.0), (length(kps, 8, 10), 6.0), (length(kps, 11, 13), 3.6),
              (length(kps, 12, 14), 3.6), (length(kps, 13, 15), 3.6), (length(kps, 14, 16), 3.6)]
-    return max(length * k for length, k in parts)
+    found = [length * k for length, k in parts if length > 0]
+    if len(found) < 3:
+        return max(found, default=0.0)
+    cap = OUTLIER * float(np.median(found))
+    return max(h for h in found if h <= cap)
 
 
 class Figure:

@@ -19,6 +19,8 @@ export function length(kps, a, b) {
   return Math.hypot(kps[a][0] - kps[b][0], kps[a][1] - kps[b][1]);
 }
 
+export const OUTLIER = 1.5;  // a part implying more than this times the median height is a mislabelled joint
+
 // Nose-to-ankle height implied by the longest-looking body part (foreshortening only shortens), 0 if none.
 export function bodyHeight(kps) {
   const mid = (a, b) => [(kps[a][0] + kps[b][0]) / 2, (kps[a][1] + kps[b][1]) / 2, Math.min(kps[a][2], kps[b][2])];
@@ -26,7 +28,12 @@ export function bodyHeight(kps) {
   const parts = [[torso, 2.9], [length(kps, 5, 6), 3.8], [length(kps, 5, 7), 5.1], [length(kps, 6, 8), 5.1],
     [length(kps, 7, 9), 6.0], [length(kps, 8, 10), 6.0], [length(kps, 11, 13), 3.6], [length(kps, 12, 14), 3.6],
     [length(kps, 13, 15), 3.6], [length(kps, 14, 16), 3.6]];
-  return Math.max(...parts.map(([l, k]) => l * k));
+  // parts implying over OUTLIER x the median height are a mislabelled joint (a left/right swap), not the body
+  const found = parts.map(([l, k]) => l * k).filter(h => h > 0);
+  if (found.length < 3) return found.length ? Math.max(...found) : 0;
+  const sorted = [...found].sort((a, b) => a - b), n = sorted.length;
+  const median = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  return Math.max(...found.filter(h => h <= OUTLIER * median));
 }
 
 // Pose-derived geometry: which keypoints exist, the size unit u, the body's up, the head and which way it faces.

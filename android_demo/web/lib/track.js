@@ -69,6 +69,24 @@ export class OneEuro {
 export const HOLD_SECONDS = 0.5, FADE_SECONDS = 0.4, LOST_SECONDS = 3.0, CONFIRM = 3;
 
 // A missing shoulder (hip) from the other shoulder (hip) and both hips (shoulders): the torso's proportions.
+// (joint, its end, the other side's joint, its end, body height / limb length): upper arms, forearms, thighs, shins
+export const LIMBS = [[5, 7, 6, 8, 5.1], [7, 9, 8, 10, 6.0], [11, 13, 12, 14, 3.6], [13, 15, 14, 16, 3.6]];
+export const TOO_LONG = 1.5;
+
+// Left/right labels of elbows, wrists, knees and ankles swapped back where the pose model crossed them: both limbs
+// implausibly long while swapped they are plausible (genuinely crossed limbs have plausible lengths and stay).
+export function untangle(kps) {
+  kps = kps.map(p => [Math.fround(p[0]), Math.fround(p[1]), Math.fround(p[2])]);
+  const height = bodyHeight(kps);
+  const d = (i, j) => Math.hypot(kps[i][0] - kps[j][0], kps[i][1] - kps[j][1]);
+  for (const [a, endA, b, endB, k] of LIMBS) {
+    if (!height || ![a, endA, b, endB].every(i => kps[i][2] >= VISIBLE)) continue;
+    const limit = TOO_LONG * height / k;
+    if (Math.max(d(a, endA), d(b, endB)) > limit && limit >= Math.max(d(a, endB), d(b, endA))) [kps[endA], kps[endB]] = [kps[endB], kps[endA]];
+  }
+  return kps;
+}
+
 export function complete(kps) {
   kps = kps.map(p => [...p]);
   const seen = kps.map(p => p[2] >= VISIBLE);

@@ -50,7 +50,8 @@ def similarity(track: np.ndarray, person: np.ndarray) -> float:
 def suppress(people: np.ndarray, threshold: float = 0.6) -> np.ndarray:
     """Pose NMS: of detections this similar to a higher-scored one, keep the higher (a decoder may see one person
     twice; the copy would otherwise start a track of its own and split the person's identity)."""
-    order = np.argsort(-people[:, :, 2].mean(1), kind="stable") if len(people) else []
+    people = np.asarray(people, np.float32).reshape(-1, 17, 3)
+    order = np.argsort(-people[:, :, 2].mean(1), kind="stable")
     kept: list[np.ndarray] = []
     for i in order:
         if all(similarity(k, people[i]) < threshold for k in kept):
@@ -94,6 +95,27 @@ HOLD_SECONDS = 0.5  # a keypoint the model loses keeps its last place (moved wit
 FADE_SECONDS = 0.4  # a person without a whole body to draw keeps their last whole character, fading out, this long
 LOST_SECONDS = 3.0  # a lost track can be taken up again this long (backlight, occlusion, a jump out of view)
 CONFIRM = 3  # frames a new person must be seen before their character is drawn: one-frame false detections are not
+
+
+# (joint, its end, the other side's joint, its end, body height / limb length): upper arms, forearms, thighs, shins
+LIMBS = ((5, 7, 6, 8, 5.1), (7, 9, 8, 10, 6.0), (11, 13, 12, 14, 3.6), (13, 15, 14, 16, 3.6))
+TOO_LONG = 1.5  # a limb longer than this times what the body's height implies is not that limb
+
+
+def untangle(kps: np.ndarray) -> np.ndarray:
+    """Left/right labels of elbows, wrists, knees and ankles swapped back where the pose model crossed them: both
+    limbs implausibly long (a forearm across the body) while swapped they are plausible. Genuinely crossed or
+    folded limbs have plausible lengths and keep their labels."""
+    kps = np.asarray(kps, np.float32).copy()
+    height = body_height(kps)
+    for a, end_a, b, end_b, k in LIMBS:
+        if not height or not (kps[[a, end_a, b, end_b], 2] >= VISIBLE).all():
+            continue
+        d = lambda i, j: float(np.hypot(*(kps[i, :2] - kps[j, :2])))  # noqa: E731
+        limit = TOO_LONG * height / k
+        if max(d(a, end_a), d(b, end_b)) > limit >= max(d(a, end_b), d(b, end_a)):
+            kps[[end_a, end_b]] = kps[[end_b, end_a]]
+    return kps
 
 
 def complete(kps: np.ndarray) -> np.ndarray:
