@@ -34,7 +34,7 @@ HELP = {
     (): ["export", "lint", "verify", "bench", "models", "--help"],
     ("export",): ["--target", "-t", "--precision", "-p", "--calib", "--input-shape", "--imgsz", "--keep-float", "--out", "-o", "--json"],
     ("lint",): ["model", "--input-shape", "--calib", "--samples", "--json"],
-    ("verify",): ["bundle", "--json"],
+    ("verify",): ["bundle", "--layers", "--model", "--plot", "--json"],
     ("bench",): ["bundle", "--backend", "--threads", "--runs", "--warmup", "--save", "--json"],
     ("models",): ["--json"],
 }

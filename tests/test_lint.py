@@ -121,3 +121,29 @@ def test_keep_float_auto_searches_until_parity_passes(tmp_path):
         tries = auto["export"]["float_search"]
         assert tries[0]["kept_float"] == [] and tries[0]["status"] == "parity-failed" and tries[-1]["status"] == "ok"
         assert "mid" in auto["export"]["kept_float"] and auto["export"]["kept_float"] == tries[-1]["kept_float"]
+
+
+def test_verify_layers_names_where_each_target_departs(tmp_path):
+    """`verify --layers`: every layer's error per file against PyTorch, from each target's own runtime. On the
+    unbalanced model quantized whole, both int8 files stay close through `mid` (its loud channel sets the range) and
+    break at `head`, which reads the rounded-away quiet channels; fp32 files stay within 1e-5 everywhere."""
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    bundle = tmp_path / "b"
+    r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:unbalanced", "--input-shape",
+                        "1,3,32,32", "-t", "onnx,openvino,tflite", "-p", "fp32,int8", "--keep-float", "none", "-o",
+                        str(bundle)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "animetool.cli", "verify", str(bundle), "--layers", "--json", "--plot",
+                        str(tmp_path / "layers.png")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)["unbalanced"]
+    assert report["layers"][-2:] == ["mid", "head"] and report["layers"][0].startswith("body."), report["layers"]
+    for fmt in ("onnx", "openvino"):
+        int8, fp32 = f"unbalanced/{fmt}/int8", f"unbalanced/{fmt}/fp32"
+        assert report["first_over"][int8] == "head" and report["files"][int8]["mid"] < 2e-2, report["files"][int8]
+        assert report["first_over"][fp32] is None and max(report["files"][fp32].values()) < 1e-5
+    assert set(report["skipped"]) == {"unbalanced/tflite/fp32", "unbalanced/tflite/int8"}
+    assert (tmp_path / "layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = subprocess.run([sys.executable, "-m", "animetool.cli", "verify", str(bundle), "--layers"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0 and "first layer over the file's bound" in r.stdout

@@ -141,12 +141,23 @@ def _lint_arg(entry) -> str:
 @app.command()
 def verify(
     bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
+    layers: bool = typer.Option(False, "--layers", help="instead: every layer's error per file against PyTorch, and the "
+                                                         "first layer over the file's bound"),
+    model: Optional[str] = typer.Option(None, help="--layers: the PyTorch model (registered name, checkpoint or "
+                                                   "module:factory), when the bundle's is not the registered one"),
+    plot: Optional[Path] = typer.Option(None, help="--layers: also draw the errors per layer into this PNG"),
     as_json: bool = typer.Option(False, "--json", help="print the parity figures as JSON"),
 ) -> None:
-    """Run every model of a bundle through the runtime against the PyTorch reference; record parity in the manifest."""
+    """Run every model of a bundle through the runtime against the PyTorch reference; record parity in the manifest.
+    With --layers: the error of every layer's output, for each file, where each target departs from PyTorch."""
     from animetool_runtime import device
 
     from .verify import summary, verify as run_verify
+
+    if layers:
+        from .layers_cmd import layers_report
+
+        return layers_report(bundle, model, plot, as_json)
 
     rows = []
     if not as_json:

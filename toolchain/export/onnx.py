@@ -22,14 +22,15 @@ class _CalibReader:
         return next(self._it, None)
 
 
-def _module_path(node) -> str:
-    """The PyTorch module path the dynamo exporter recorded for an ONNX node ("" at the top level)."""
+def module_path(node) -> str:
+    """The PyTorch module path the dynamo exporter recorded for an ONNX node ("" at the top level): its name scopes
+    are the qualified names of the modules it runs in, outermost first, then the op's own name."""
     scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
     try:
         names = ast.literal_eval(scopes) if scopes else []
     except (ValueError, SyntaxError):
         return ""
-    return ".".join(names[1:-1])
+    return names[-2] if len(names) >= 2 else ""
 
 
 FUSED = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish"}  # quantized together with their producer
@@ -39,7 +40,7 @@ def _float_nodes(graph, job: ExportJob) -> list[str]:
     """The nodes of job.keep_float's modules, plus the nodes producing their inputs: onnxruntime quantizes a tensor
     at its producer, so a float layer would otherwise still read an 8-bit input (measured on the generator: 38.9 dB
     against fp32 with its output conv alone in float, 46.6 with the conv feeding it too)."""
-    kept = [n for n in graph.node if job.kept(_module_path(n))]
+    kept = [n for n in graph.node if job.kept(module_path(n))]
     producer = {o: n for n in graph.node for o in n.output}
     names = {n.name for n in kept}
     for n in kept:
