@@ -2,9 +2,10 @@
 
 Each target's own runtime gives its intermediate tensors: ONNX Runtime (the layer's node made a graph output, after
 its Quantize/Dequantize pair when int8 has one, so the rounding counts), OpenVINO (the layer's last op added as an
-output). The layers are the leaf modules, in the order they run, that the file still names; a file's layer is found by the
-module path its exporter recorded (ONNX `name_scopes` metadata, OpenVINO's `__module.<path>/` op names). LiteRT keeps no
-module paths in its tensor names (only class and attribute segments), so its files are measured at the output only.
+output), LiteRT (every tensor kept, on its reference kernels). The layers are the leaf modules, in the order they run,
+that the file still names; a file's layer is found by the module path its exporter recorded (ONNX `name_scopes`
+metadata, OpenVINO's `__module.<path>/` op names, litert-torch's "<class>_<attribute>" tensor-name segments, which skip
+ModuleLists: a path they leave ambiguous is not reported).
 """
 from __future__ import annotations
 
@@ -102,7 +103,97 @@ def openvino_layers(path: Path, x: np.ndarray, layers: list[str]) -> dict[str, l
     return got
 
 
-READERS = {"onnx": onnx_layers, "openvino": openvino_layers}
+def _signatures(module: torch.nn.Module) -> dict[tuple[str, ...], list[str]]:
+    """Module path by the segments litert-torch names tensors with: "<class>_<attribute>" from the model down, where
+    a ModuleList or ModuleDict leaves no segment (its children are called, not it). Ambiguous signatures keep all."""
+    out: dict[tuple[str, ...], list[str]] = {}
+
+    def walk(m: torch.nn.Module, path: str, sig: tuple[str, ...]) -> None:
+        for attr, child in m.named_children():
+            p = f"{path}.{attr}" if path else attr
+            if isinstance(child, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+                walk(child, p, sig)
+                continue
+            cls = type(child)
+            s = sig + (f"{cls.__module__}.{cls.__qualname__}_{attr}",)
+            out.setdefault(s, []).append(p)
+            walk(child, p, s)
+
+    walk(module, "", ())
+    return out
+
+
+def _block(p: str) -> str:
+    return p.rsplit(".", 1)[0] if "." in p else ""
+
+
+def tflite_layers(path: Path, x: np.ndarray, want: dict[str, list[np.ndarray]], module: torch.nn.Module
+                  ) -> dict[str, list[np.ndarray]]:
+    """Each op's output tensor mapped back to a module: its name (litert-torch's module segments) gives the block, and
+    within the block the op whose PyTorch output it matches (a conv, its BatchNorm and ReLU fold into one op, named
+    after any of them). The ops run on LiteRT's reference kernels here, without XNNPACK, so every tensor is kept."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(str(path), experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    details = {t["index"]: t for t in it.get_tensor_details()}
+    cls = type(module)
+    root = f"{cls.__module__}.{cls.__qualname__}_wrapped"
+    sigs = _signatures(module)
+
+    def block_of(idx: int) -> str | None:
+        """The one block a tensor's name points to (a tensor whose name lists several blocks is not reported)."""
+        found = set()
+        for alt in (a for a in details[idx]["name"].split(";") if "/" in a):
+            segs = alt.split("/")
+            paths = sigs.get(tuple(segs[segs.index(root) + 1:]), []) if root in segs else []
+            found.update(_block(p) for p in paths if p in want)  # a ModuleList index matching two paths: ambiguous
+        return found.pop() if len(found) == 1 else None
+
+    ops = [op for op in it._get_ops_details() if op["op_name"] != "DELEGATE"]
+    made = {int(i) for op in ops for i in op["outputs"]} | {int(t["index"]) for t in it.get_input_details()}
+    blocks: dict[int, str] = {}
+    for op in ops:
+        for idx in op["outputs"]:  # a model output is named by the signature: its op's weights name the block
+            b = block_of(idx)
+            if b is None:
+                weights = [i for i in op["inputs"] if i >= 0 and int(i) not in made]
+                b = next((q for q in map(block_of, weights) if q is not None), None)
+            if b is not None:
+                blocks[idx] = b
+    inp = it.get_input_details()[0]
+    values: dict[int, list[np.ndarray]] = {i: [] for i in blocks}
+    for xi in x:
+        a = xi[None].transpose(0, 2, 3, 1)
+        scale, zero = inp["quantization"]
+        if inp["dtype"] != np.float32:
+            info = np.iinfo(inp["dtype"])
+            a = np.clip(np.round(a / scale + zero), info.min, info.max)
+        it.set_tensor(inp["index"], a.astype(inp["dtype"]))
+        it.invoke()
+        for idx in blocks:
+            t, (scale, zero) = it.get_tensor(idx), details[idx]["quantization"]
+            t = (t.astype(np.float32) - zero) * scale if t.dtype != np.float32 and scale else t.astype(np.float32)
+            values[idx].append(t.transpose(0, 3, 1, 2) if t.ndim == 4 else t)
+    got: dict[str, list[np.ndarray]] = {}
+    for idx, b in blocks.items():  # in op order: the producing op first, not a later requantized copy
+        v = np.concatenate(values[idx])
+        fits = [p for p in want if _block(p) == b and np.concatenate(want[p]).shape == v.shape]
+        best = min(fits, key=lambda p: _error(v, np.concatenate(want[p])), default=None)
+        if best is not None and best not in got:
+            got[best] = values[idx]
+    return got
+
+
+def _error(a: np.ndarray, b: np.ndarray) -> float:
+    """mean |a - b| over b's range; a ReLU the file folded into its int8 range is applied to b too."""
+    if (b < 0).mean() > 0.05 and (a < 0).mean() < 1e-3:  # (onnxruntime drops a ReLU before a Quantize from 0)
+        b = np.maximum(b, 0)
+    return float(np.abs(a - b).mean()) / (float(b.max() - b.min()) or 1.0)
+
+
+READERS = {"onnx": onnx_layers, "openvino": openvino_layers, "tflite": tflite_layers}
 
 
 def layer_errors(root: Path, entries: list[ModelEntry], module: torch.nn.Module) -> dict:
@@ -117,17 +208,14 @@ def layer_errors(root: Path, entries: list[ModelEntry], module: torch.nn.Module)
         if read is None:
             result["skipped"][e.key] = f"{e.format}: its files keep no module paths; measured at the output by verify"
             continue
-        got = read(root / e.file, x, layers)
+        got = read(root / e.file, x, want, module) if read is tflite_layers else read(root / e.file, x, layers)
         errs = {}
         for p in layers:
             if p not in got:
                 continue
             a, b = np.concatenate(got[p]), np.concatenate(want[p])
-            if a.shape != b.shape:
-                continue
-            if (b < 0).mean() > 0.05 and (a < 0).mean() < 1e-3:  # the next ReLU was folded into this layer's int8 range
-                b = np.maximum(b, 0)  # (onnxruntime drops a ReLU before a Quantize whose range starts at 0)
-            errs[p] = float(np.abs(a - b).mean()) / (float(b.max() - b.min()) or 1.0)
+            if a.shape == b.shape:
+                errs[p] = _error(a, b)
         bound = TOLERANCES.get(e.precision, TOLERANCES["int8"])["mean"]
         result["files"][e.key] = errs
         result["first_over"][e.key] = next((p for p in layers if errs.get(p, 0.0) > bound), None)
