@@ -8,7 +8,7 @@ import numpy as np
 
 from animetool_runtime.pose.track import SIGMAS
 
-VISIBLE = 0.5
+VISIBLE = 0.5  # a teacher's label counts from this score, in training and in scoring (the runtime draws from 0.3)
 
 
 def _box(kps: np.ndarray) -> tuple[float, float, float, float]:

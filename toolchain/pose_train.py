@@ -16,10 +16,10 @@ from PIL import Image
 from animetool_runtime.image import warp_affine
 
 from .data import load_split
+from .pose_metrics import VISIBLE
 from .training import Trainer
 
 FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 left <-> right
-VISIBLE = 0.5
 MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
