@@ -148,3 +148,26 @@ def test_verify_layers_names_where_each_target_departs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "animetool.cli", "verify", str(bundle), "--layers"], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0 and "first layer over the file's bound" in r.stdout
+
+
+def test_keep_float_reaches_core_ml(tmp_path):
+    """Core ML runs only on macOS, but its int8 program can be read here: with auto, the layer the lint flags keeps
+    float weights and no activation quantize (one fewer of each than with everything quantized)."""
+    pytest.importorskip("coremltools")
+    import collections
+    import coremltools as ct
+
+    counts = {}
+    for k in ("auto", "none"):
+        env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:saturating", "--input-shape",
+                            "1,3,64,64", "-t", "coreml", "-p", "int8", "--keep-float", k, "-o", str(tmp_path / k),
+                            "--json"], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        (entry,) = json.loads(r.stdout)["models"]
+        assert entry["export"]["kept_float"] == (["logits"] if k == "auto" else [])
+        spec = ct.models.MLModel(str(tmp_path / k / entry["file"]), skip_model_load=True).get_spec()
+        ops = collections.Counter(op.type for f in spec.mlProgram.functions.values()
+                                  for block in f.block_specializations.values() for op in block.operations)
+        counts[k] = (ops["quantize"], ops["constexpr_affine_dequantize"])
+    assert counts["auto"][0] == counts["none"][0] - 1 and counts["auto"][1] == counts["none"][1] - 1, counts

@@ -26,7 +26,8 @@ def _w8a8(job: ExportJob) -> torch.nn.Module:
         raise ValueError("coreml int8 (W8A8) needs calibration inputs, and job.calib is empty")
     cfg = ModuleLinearQuantizerConfig(quantization_scheme="symmetric", weight_observer="min_max",
                                       activation_observer="min_max", milestones=[0, _CALIB_STEPS, _CALIB_STEPS, 0])
-    quantizer = LinearQuantizer(copy.deepcopy(job.module).eval(), LinearQuantizerConfig(global_config=cfg))
+    config = LinearQuantizerConfig(global_config=cfg, module_name_configs={name: None for name in job.keep_float})
+    quantizer = LinearQuantizer(copy.deepcopy(job.module).eval(), config)
     prepared = quantizer.prepare(example_inputs=(job.example,), inplace=True)
     quantizer.step()  # step 0: observers on, BN statistics frozen, fake-quant off (plain PTQ calibration)
     prepared.eval()
@@ -73,7 +74,8 @@ def export(job: ExportJob) -> Exported:
     elif job.precision == "int8":
         model = _convert(_w8a8(job), job, fp16, ct.target.iOS17)
         quant = (f"W8A8 static PTQ (coremltools.optimize.torch LinearQuantizer, min/max over {len(job.calib)} "
-                 "calibration inputs): int8 per-channel symmetric weights, 8-bit per-tensor activations; fp16 compute")
+                 "calibration inputs): int8 per-channel symmetric weights, 8-bit per-tensor activations; fp16 compute"
+                 f"{job.float_note()}")
     else:
         raise ValueError(f"coreml: unsupported precision {job.precision!r}")
 
