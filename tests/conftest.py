@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 2.0  # of real footage for the animate tests
 
 
-def animetool(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
-    env = dict(os.environ, COLUMNS="200")
+def animetool(*args: str, check: bool = True, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would (env: variables added to this process's)."""
+    env = dict(os.environ, COLUMNS="200", **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "animetool.cli", *args], capture_output=True, text=True, env=env, **{"timeout": 1800, **kw})
     if check and proc.returncode != 0:
         raise AssertionError(f"animetool {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")

@@ -4,17 +4,24 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import animetool
+
 TESTS = Path(__file__).parent
 
 
+USER = {"PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}  # lint_models, as a user's package
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return animetool(*args, check=False, env=USER)
+
+
 def lint(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "animetool.cli", "lint", *args], capture_output=True, text=True, env=env)
+    return cli("lint", *args)
 
 
 def test_every_hazard_named_where_it_is():
@@ -64,20 +71,16 @@ def test_default_models_lint(model, floats):
 
 def test_export_points_to_lint_when_int8_fails(tmp_path):
     """The moment a user needs the lint: an int8 file outside its parity bounds."""
-    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:hazards", "--input-shape",
-                        "1,3,32,32", "-t", "onnx", "-p", "int8", "-o", str(tmp_path / "b")], capture_output=True,
-                       text=True, env=env)
+    r = cli("export", "lint_models:hazards", "--input-shape",
+            "1,3,32,32", "-t", "onnx", "-p", "int8", "-o", str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr
     assert "parity-failed" in r.stdout
     assert "animetool lint lint_models:hazards --input-shape 1,3,32,32" in r.stdout
 
 
 def _export(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:saturating", "--input-shape",
-                           "1,3,64,64", "-t", "onnx,tflite,openvino", "-p", "int8", "-o", str(tmp), "--json", *args],
-                          capture_output=True, text=True, env=env)
+    return cli("export", "lint_models:saturating", "--input-shape",
+               "1,3,64,64", "-t", "onnx,tflite,openvino", "-p", "int8", "-o", str(tmp), "--json", *args)
 
 
 def test_keep_float_auto_keeps_the_saturating_layer_and_gains(tmp_path):
@@ -106,12 +109,11 @@ def test_keep_float_unknown_module_is_one_line(tmp_path):
 def test_keep_float_auto_searches_until_parity_passes(tmp_path):
     """Accuracy-controlled: a model whose int8 loss the lint cannot see (one channel 1000x louder) misses its bar
     with everything quantized; auto then keeps the most sensitive layers in float until every target passes."""
-    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     got = {}
     for k in ("auto", "none"):
-        r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:unbalanced", "--input-shape",
-                            "1,3,32,32", "-t", "onnx,tflite,openvino", "-p", "int8", "--keep-float", k, "-o",
-                            str(tmp_path / k), "--json"], capture_output=True, text=True, env=env)
+        r = cli("export", "lint_models:unbalanced", "--input-shape",
+                "1,3,32,32", "-t", "onnx,tflite,openvino", "-p", "int8", "--keep-float", k, "-o",
+                str(tmp_path / k), "--json")
         assert r.returncode == 0, r.stderr
         got[k] = {e["format"]: e for e in json.loads(r.stdout)["models"]}
     for fmt in ("onnx", "tflite", "openvino"):
@@ -127,14 +129,13 @@ def test_verify_layers_names_where_each_target_departs(tmp_path):
     """`verify --layers`: every layer's error per file against PyTorch, from each target's own runtime. On the
     unbalanced model quantized whole, every int8 file stays close through `mid` (its loud channel sets the range) and
     breaks at `head`, which reads the rounded-away quiet channels; fp32 files stay within 1e-5 everywhere."""
-    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     bundle = tmp_path / "b"
-    r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:unbalanced", "--input-shape",
-                        "1,3,32,32", "-t", "onnx,openvino,tflite", "-p", "fp32,int8", "--keep-float", "none", "-o",
-                        str(bundle)], capture_output=True, text=True, env=env)
+    r = cli("export", "lint_models:unbalanced", "--input-shape",
+            "1,3,32,32", "-t", "onnx,openvino,tflite", "-p", "fp32,int8", "--keep-float", "none", "-o",
+            str(bundle))
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "animetool.cli", "verify", str(bundle), "--layers", "--json", "--plot",
-                        str(tmp_path / "layers.png")], capture_output=True, text=True, env=env)
+    r = cli("verify", str(bundle), "--layers", "--json", "--plot",
+            str(tmp_path / "layers.png"))
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)["unbalanced"]
     assert report["layers"][-2:] == ["mid", "head"] and report["layers"][0].startswith("body."), report["layers"]
@@ -145,8 +146,7 @@ def test_verify_layers_names_where_each_target_departs(tmp_path):
         assert {"mid", "head"} <= set(report["files"][int8]), (fmt, report["files"][int8])
     assert not report["skipped"]
     assert (tmp_path / "layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = subprocess.run([sys.executable, "-m", "animetool.cli", "verify", str(bundle), "--layers"], capture_output=True,
-                       text=True, env=env)
+    r = cli("verify", str(bundle), "--layers")
     assert r.returncode == 0 and "first layer over the file's bound" in r.stdout
 
 
@@ -159,10 +159,9 @@ def test_keep_float_reaches_core_ml(tmp_path):
 
     counts = {}
     for k in ("auto", "none"):
-        env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        r = subprocess.run([sys.executable, "-m", "animetool.cli", "export", "lint_models:saturating", "--input-shape",
-                            "1,3,64,64", "-t", "coreml", "-p", "int8", "--keep-float", k, "-o", str(tmp_path / k),
-                            "--json"], capture_output=True, text=True, env=env)
+        r = cli("export", "lint_models:saturating", "--input-shape",
+                "1,3,64,64", "-t", "coreml", "-p", "int8", "--keep-float", k, "-o", str(tmp_path / k),
+                "--json")
         assert r.returncode == 0, r.stderr
         (entry,) = json.loads(r.stdout)["models"]
         assert entry["export"]["kept_float"] == (["logits"] if k == "auto" else [])

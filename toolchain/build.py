@@ -262,28 +262,14 @@ def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path:
                       reference=ref)
 
 
-def _parity(entry: ModelEntry, root: Path) -> dict:
-    """The file's parity against PyTorch now, as verify will measure it (for the float-layer search)."""
-    from animetool_runtime.bundle import Model
-    from animetool_runtime.parity import measure
-
-    from animetool_runtime.manifest import BundleError
-
-    if entry.format == "coreml" and sys.platform != "darwin":
-        return {"status": "structural-only"}
-    try:
-        with quiet_native():
-            return measure(Model(entry, root / entry.file, threads=1), root / entry.reference)
-    except (BundleError, ImportError) as e:  # its runtime is not installed here: verify will say so
-        return {"status": "unmeasured", "reason": str(e).splitlines()[0]}
-
-
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
                   out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True,
                   keep_float: str = "auto") -> Manifest:
     """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
     file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start.
     keep_float: which layers int8 files leave in float (keep_float_for)."""
+    from .verify import verify_entry  # verify imports this module
+
     refuse_non_bundle(Path(out))
     table = targets()
     entries: list[ModelEntry] = []
@@ -321,7 +307,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         return _entry(src, tname, job, res, root, calib_path, ref, time.perf_counter() - start)
 
                     if prec == "int8" and keep_float == "auto":
-                        entry, tries = search(export_with, lambda e: _parity(e, root), floats, ranked)
+                        entry, tries = search(export_with, lambda e: verify_entry(root, e, threads=1), floats, ranked)
                         if len(tries) > 1:
                             entry.export["float_search"] = tries
                     else:

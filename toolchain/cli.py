@@ -130,12 +130,12 @@ def _export_summary(out: Path, manifest) -> None:
 
 
 def _lint_arg(entry) -> str:
+    from .verify import torch_input_shape
+
     arch = entry.source.get("architecture") or entry.name
     if ":" not in arch:
         return arch
-    spec = entry.inputs[0]
-    shape = [spec.shape[i] for i in (0, 3, 1, 2)] if spec.layout == "NHWC" else spec.shape
-    return f"{arch} --input-shape {','.join(str(d) for d in shape)}"
+    return f"{arch} --input-shape {','.join(str(d) for d in torch_input_shape(entry))}"
 
 
 @app.command()

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from animetool_runtime.manifest import ModelEntry
+from animetool_runtime.bundle import dequantize, quantize
+from animetool_runtime.manifest import ModelEntry, TensorSpec, to_layout
 from animetool_runtime.parity import TOLERANCES, reference
 
 from .export.onnx import module_path
@@ -127,8 +128,8 @@ def _block(p: str) -> str:
     return p.rsplit(".", 1)[0] if "." in p else ""
 
 
-def tflite_layers(path: Path, x: np.ndarray, want: dict[str, list[np.ndarray]], module: torch.nn.Module
-                  ) -> dict[str, list[np.ndarray]]:
+def tflite_layers(path: Path, x: np.ndarray, want: dict[str, list[np.ndarray]], module: torch.nn.Module,
+                  spec: TensorSpec) -> dict[str, list[np.ndarray]]:
     """Each op's output tensor mapped back to a module: its name (litert-torch's module segments) gives the block, and
     within the block the op whose PyTorch output it matches (a conv, its BatchNorm and ReLU fold into one op, named
     after any of them). The ops run on LiteRT's reference kernels here, without XNNPACK, so every tensor is kept."""
@@ -162,20 +163,15 @@ def tflite_layers(path: Path, x: np.ndarray, want: dict[str, list[np.ndarray]], 
                 b = next((q for q in map(block_of, weights) if q is not None), None)
             if b is not None:
                 blocks[idx] = b
-    inp = it.get_input_details()[0]
     values: dict[int, list[np.ndarray]] = {i: [] for i in blocks}
     for xi in x:
-        a = xi[None].transpose(0, 2, 3, 1)
-        scale, zero = inp["quantization"]
-        if inp["dtype"] != np.float32:
-            info = np.iinfo(inp["dtype"])
-            a = np.clip(np.round(a / scale + zero), info.min, info.max)
-        it.set_tensor(inp["index"], a.astype(inp["dtype"]))
+        it.set_tensor(it.get_input_details()[0]["index"], quantize(to_layout(xi[None], "NCHW", "NHWC"), spec))
         it.invoke()
         for idx in blocks:
             t, (scale, zero) = it.get_tensor(idx), details[idx]["quantization"]
-            t = (t.astype(np.float32) - zero) * scale if t.dtype != np.float32 and scale else t.astype(np.float32)
-            values[idx].append(t.transpose(0, 3, 1, 2) if t.ndim == 4 else t)
+            t = dequantize(t, TensorSpec(details[idx]["name"], list(t.shape), t.dtype.name, scale=scale or None,
+                                         zero_point=zero))
+            values[idx].append(to_layout(t, "NHWC", "NCHW"))
     got: dict[str, list[np.ndarray]] = {}
     for idx, b in blocks.items():  # in op order: the producing op first, not a later requantized copy
         v = np.concatenate(values[idx])
@@ -206,9 +202,9 @@ def layer_errors(root: Path, entries: list[ModelEntry], module: torch.nn.Module)
     for e in entries:
         read = READERS.get(e.format)
         if read is None:
-            result["skipped"][e.key] = f"{e.format}: its files keep no module paths; measured at the output by verify"
+            result["skipped"][e.key] = f"{e.format}: no per-layer reader; measured at the output by verify"
             continue
-        got = read(root / e.file, x, want, module) if read is tflite_layers else read(root / e.file, x, layers)
+        got = read(root / e.file, x, want, module, e.inputs[0]) if read is tflite_layers else read(root / e.file, x, layers)
         errs = {}
         for p in layers:
             if p not in got:

@@ -14,10 +14,9 @@ def _module(entry, spec: Optional[str]):
     """The PyTorch model a bundle entry was exported from: --model, else its registered architecture, if the weights
     are the ones it was exported with (by sha256)."""
     from .sources import resolve
+    from .verify import torch_input_shape
 
-    first = entry.inputs[0]
-    shape = tuple(first.shape[i] for i in (0, 3, 1, 2)) if first.layout == "NHWC" else tuple(first.shape)
-    src = resolve(spec or entry.source.get("architecture") or entry.name, shape)
+    src = resolve(spec or entry.source.get("architecture") or entry.name, torch_input_shape(entry))
     want, have = entry.source.get("weights_sha256"), src.provenance.get("weights_sha256")
     if spec is None and want and have != want:
         fail(f"{entry.name}: the bundle was exported from other weights than the registered ones; pass --model "

@@ -8,6 +8,7 @@ Adding a rule is one function.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -271,7 +272,7 @@ def lint(module: torch.nn.Module, inputs: list[np.ndarray], name: str = "model")
         return [Finding("not-exportable", "error", name, "torch.export", f"the graph cannot be captured: {first}",
                         "static shapes and no Python control flow that depends on tensor values")]
     gm = ep.module()
-    params = {n.name: t for n, t in _placeholder_tensors(ep, gm).items()}
+    params = _weights(gm)
     recorder = _Recorder(gm)
     with torch.no_grad():
         for x in inputs:
@@ -299,15 +300,8 @@ def float_layers(module: torch.nn.Module, findings: list[Finding]) -> tuple[str,
     return tuple(sorted({f.where for f in findings if f.rule in FLOAT_RULES and f.where and f.where in names}))
 
 
-def _placeholder_tensors(ep, gm: fx.GraphModule) -> dict:
-    """Graph nodes that are weights (get_attr in the unlifted module), with their tensors: a matmul with one is a
-    linear layer, not attention."""
-    out = {}
-    for n in gm.graph.nodes:
-        if n.op == "get_attr":
-            obj = gm
-            for part in str(n.target).split("."):
-                obj = getattr(obj, part)
-            if isinstance(obj, torch.Tensor):
-                out[n] = obj
-    return out
+def _weights(gm: fx.GraphModule) -> dict[str, torch.Tensor]:
+    """Graph nodes that are weights (get_attr in the unlifted module), by node name, with their tensors: a matmul
+    with one is a linear layer, not attention."""
+    got = {n.name: attrgetter(str(n.target))(gm) for n in gm.graph.nodes if n.op == "get_attr"}
+    return {k: t for k, t in got.items() if isinstance(t, torch.Tensor)}

@@ -8,9 +8,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from animetool_runtime import device, load
+from animetool_runtime.bundle import Model
 from animetool_runtime.bench import parity_text
-from animetool_runtime.manifest import MANIFEST, BundleError, ModelEntry
+from animetool_runtime.manifest import MANIFEST, BundleError, ModelEntry, to_layout
 from animetool_runtime.parity import headline, measure
 
 from .build import atomic_output, quiet_native, write_manifest
@@ -25,19 +28,26 @@ def _coreml(entry: ModelEntry, path: Path) -> dict:
     return res
 
 
+def torch_input_shape(entry: ModelEntry) -> tuple[int, ...]:
+    """The NCHW input shape the PyTorch model took, from the file's own (NHWC for TFLite)."""
+    spec = entry.inputs[0]
+    return tuple(to_layout(np.broadcast_to(np.uint8(0), spec.shape), spec.layout, "NCHW").shape)  # a view: no memory
+
+
 def verified_on() -> dict:
     """The machine a parity figure was measured on: int8 kernels differ by instruction set (AVX2, AVX-512 VNNI, NEON)."""
     return {"cpu": device.cpu_name(), "machine": platform.machine(), "cpu_features": device.cpu_features()}
 
 
-def verify_entry(bundle, entry: ModelEntry, machine: dict | None = None) -> dict:
-    path = bundle.root / entry.file
+def verify_entry(root: Path, entry: ModelEntry, machine: dict | None = None, threads: int | None = None) -> dict:
+    """One file of the bundle at root against its PyTorch reference (export's float-layer search asks too)."""
+    path = root / entry.file
     with quiet_native():  # LiteRT's INFO lines, torchao's 'Failed to load' when Core ML imports torch
         try:
             if entry.format == "coreml" and sys.platform != "darwin":
                 res = _coreml(entry, path)
             else:
-                res = measure(bundle.open_entry(entry), bundle.root / entry.reference)
+                res = measure(Model(entry, path, threads), root / entry.reference)
         except BundleError as e:
             res = {"status": "failed", "reason": str(e)}
     res["verified_on"] = machine or verified_on()
@@ -60,7 +70,7 @@ def verify_bundle(bundle, on_entry=lambda entry, result: None) -> list[tuple[Mod
     for entry in bundle.manifest.models:
         if not entry.reference:
             raise BundleError(f"{bundle.root}: {entry.key} has no reference outputs to compare with")
-        entry.parity = verify_entry(bundle, entry, machine)
+        entry.parity = verify_entry(bundle.root, entry, machine, bundle.threads)
         results.append((entry, entry.parity))
         on_entry(entry, entry.parity)
     return results
