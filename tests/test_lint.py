@@ -148,6 +148,8 @@ def test_verify_layers_names_where_each_target_departs(tmp_path):
     assert (tmp_path / "layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = cli("verify", str(bundle), "--layers")
     assert r.returncode == 0 and "first layer over the file's bound" in r.stdout
+    r = cli("verify", str(bundle), "--layers", "--plot", str(tmp_path / "no-such-folder" / "layers.png"))
+    assert r.returncode == 2 and "no-such-folder does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_keep_float_reaches_core_ml(tmp_path):

@@ -243,4 +243,6 @@ def plot(result: dict, path: Path, width: int = 900, height: int = 420) -> None:
             d.line(pts, fill=c, width=2)
         d.text((right + 10, top + 16 * k), key, fill=c)
     d.text((left, bottom + 8), f"layers in the order they run ({len(layers)}); y: mean |file - PyTorch| / range", fill="black")
-    img.save(path)
+    tmp = path.with_name(f".{path.name}.tmp")  # no half-written picture if interrupted
+    img.save(tmp, format="PNG")
+    tmp.replace(path)

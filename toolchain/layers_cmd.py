@@ -32,6 +32,8 @@ def layers_report(bundle: Path, spec: Optional[str], plot_path: Optional[Path], 
     from .layers import layer_errors, plot
     from .sources import SourceError
 
+    if plot_path and not plot_path.parent.is_dir():
+        fail(f"--plot {plot_path}: folder {plot_path.parent} does not exist")
     try:
         b = load(bundle)
         by_model: dict = {}
