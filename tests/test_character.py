@@ -154,6 +154,29 @@ def test_conditioning_maps():
     assert maps[-len(FACE_MAPS):].shape[0] == 2 and maps[0, 0].max() < 1e-3
 
 
+@pytest.mark.parametrize("backend", ["tflite", "onnx"])
+def test_generator_fed_only_the_person_s_box_draws_the_same(app_bundle, small_data, backend):
+    """animate quantizes and moves only the box conditioning(with_box=True) reports (TFLite takes int8 NHWC: half
+    the work on a 256 canvas); the file sees the very same input, on real poses of every kind: whole, cut by the
+    frame's edge, seen from behind, nobody at all."""
+    from animetool.avatar_data import load_poses
+    from animetool_runtime import load
+
+    model = load(app_bundle, backend, "int8", 1).model(name="generator-student-256")
+    poses = list(load_poses(small_data, "train")[:4]) + [STANDING, np.zeros((17, 3), np.float32)]
+    edge = STANDING.copy()
+    edge[:, 0] += 120  # half the person off the canvas's right edge
+    areas = []
+    for pose in poses + [edge]:
+        canvas = pose if pose is STANDING or pose is edge or not pose.any() else fit_pose(pose, 256)[0]
+        x, box = conditioning(canvas, LOOK, 256, with_box=True)
+        np.testing.assert_array_equal(x, conditioning(canvas, LOOK, 256))
+        whole, fed = model.run(x[None], layout="NCHW")[0], model.run(x[None], layout="NCHW", box=box)[0]
+        np.testing.assert_array_equal(fed, whole)
+        areas.append((box[1] - box[0]) * (box[3] - box[2]) / 256 ** 2)
+    assert areas[-2] == 0 and max(areas) < 0.7  # nobody: no box; a person: a part of the canvas
+
+
 @pytest.mark.parametrize("case", ["standing", "profile", "back", "short-trousers", "no-hips"])
 def test_conditioning_lays_out_what_the_renderer_draws(case):
     """Each colour is painted where the renderer draws it and the face maps where it draws eyes and mouth."""

@@ -111,3 +111,28 @@ for (const f of JSON.parse(readFileSync(0, "utf8"))) {
         theirs = np.frombuffer(base64.b64decode(line), np.uint8).reshape(ours.shape)
         assert (np.abs(ours.astype(int) - theirs) > 2).mean() < 1e-3
         assert (theirs != small[i]).mean() > 0.002  # people were taken out, not the frame passed through
+
+
+def test_faint_limbs_are_removed_too(app_bundle):
+    """Pose2Sim camera 2, frame 55: the pose student places the raised left arm right but scores its wrist below
+    VISIBLE. The character leaves that arm out, so the mask must take it (FAINT), or the real arm shows beside the
+    character; the mask's scale still comes from the confident keypoints alone."""
+    from animetool.footage import fetch_footage, read_frame
+    from animetool_runtime import load
+    from animetool_runtime.figure import VISIBLE
+    from animetool_runtime.plate import FAINT
+    from animetool_runtime.pose.estimator import PoseEstimator
+    from animetool_runtime.pose.track import suppress
+
+    frame = read_frame(fetch_footage(["pose2sim-single-cam02"])["pose2sim-single-cam02"], 55)
+    person = suppress(PoseEstimator(load(app_bundle, "tflite", "int8", 2).model(task="pose"))(frame))[0]
+    h, w = frame.shape[:2]
+    faint = (person[:, 2] >= FAINT) & (person[:, 2] < VISIBLE)
+    assert faint[9] and person[7, 2] >= VISIBLE  # the raised arm's wrist faint, its elbow sure
+    mask = cells_to_pixels(person_mask([person], h, w), h, w)
+    xy = person[:, :2].round().astype(int)
+    assert (mask[xy[faint, 1], xy[faint, 0]] > 0.9).all()
+    sure = person.copy()
+    sure[faint, 2] = 0  # the same person without the faint keypoints: no mask there, and the same scale elsewhere
+    without = cells_to_pixels(person_mask([sure], h, w), h, w)
+    assert (without[xy[9, 1], xy[9, 0]] < 0.1) and np.array_equal(mask >= without, np.ones_like(mask, bool))

@@ -74,8 +74,8 @@ class Animator:
     def draw(self, kps: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One character: (size x size x 4 RGBA drawing in [0, 1], its 2x3 canvas -> frame matrix)."""
         canvas, matrix = fit_pose(kps, self.size, self.fill)
-        cond = conditioning(canvas, appearance_from_vector(appearance), self.size)[None]
-        return self.generator.run(cond, layout="NCHW")[0][0].transpose(1, 2, 0), matrix
+        cond, inside = conditioning(canvas, appearance_from_vector(appearance), self.size, with_box=True)
+        return self.generator.run(cond[None], layout="NCHW", box=inside)[0][0].transpose(1, 2, 0), matrix
 
     def backdrop(self, rgb: np.ndarray) -> np.ndarray:
         """The uint8 picture the characters are drawn on, for "blur" and "plain"."""

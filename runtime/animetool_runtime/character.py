@@ -10,7 +10,7 @@ from typing import Tuple
 import numpy as np
 
 from .figure import VISIBLE, body_height, length
-from .layout import COLOURS, FACE_MAPS, layout
+from .layout import COLOURS, FACE_MAPS, layout_box
 
 RGB = Tuple[float, float, float]
 SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
@@ -176,7 +176,7 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     return Appearance(**{c: v for c, v in found.items() if v is not None}, long_trousers=not bare)
 
 
-def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256) -> np.ndarray:
+def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256, with_box: bool = False):
     """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in four blocks:
 
     17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint); one soft line per SKELETON edge (the same Gaussian of
@@ -184,6 +184,10 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     on the flat layout of the character (layout.py: where the renderer draws that colour, nearer parts hiding farther
     ones), hair style, trouser length and outline as constant maps; then the FACE_MAPS (eyes, mouth). Missing
     keypoints give zero maps and no parts.
+
+    with_box: also return the box (y0, y1, x0, x1) outside which every map is its constant (the appearance maps) or
+    below exp(-8) (the keypoint Gaussians' tails; everything else is zero there): Model.run(box=...) then quantizes
+    and moves only the inside, the person's part of a large canvas.
     """
     kps = np.asarray(canvas_keypoints, np.float32)
     ok = kps[:, 2] >= VISIBLE
@@ -195,6 +199,8 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     np.multiply(gy[:, :, None], gx[:, None, :], out=out[:17])
     edges = out[17:17 + len(SKELETON)]
     reach = 4 * sigma  # exp(-8) beyond: every map is computed only in its segment's box, padded by 4 sigma
+    windows = [(slice(max(0, int(np.floor(y - reach))), min(size, int(np.ceil(y + reach)) + 1)),
+                slice(max(0, int(np.floor(x - reach))), min(size, int(np.ceil(x + reach)) + 1))) for x, y in kps[ok, :2]]
     for i, (a, b) in enumerate(SKELETON):
         if not (ok[a] and ok[b]):
             continue
@@ -203,15 +209,22 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
         x1, y1 = (min(size, int(np.ceil(max(pa[k], pa[k] + d[k]) + reach)) + 1) for k in (0, 1))
         if x1 <= x0 or y1 <= y0:
             continue
+        windows.append((slice(y0, y1), slice(x0, x1)))
         px, py = grid[None, x0:x1] - pa[0], grid[y0:y1, None] - pa[1]
         t = np.clip((px * d[0] + py * d[1]) / max(float(d[0] ** 2 + d[1] ** 2), 1e-6), 0, 1)
         edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
     vec = appearance_vector(appearance)
     first = 17 + len(SKELETON)
-    masks, face = layout(kps, appearance, size)
+    masks, face, painted = layout_box(kps, appearance, size)
     for c, colour in enumerate(COLOURS):
         np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None], out=out[first + 3 * c:first + 3 * c + 3])
     rest = first + 3 * len(COLOURS)
     out[rest:rest + len(vec) - 3 * len(COLOURS)] = vec[3 * len(COLOURS):, None, None]
     out[rest + len(vec) - 3 * len(COLOURS):] = face
-    return out
+    if not with_box:
+        return out
+    windows = [(y, x) for y, x in windows + painted if y.stop > y.start and x.stop > x.start]
+    if not windows:
+        return out, (0, 0, 0, 0)
+    return out, (min(y.start for y, _ in windows), max(y.stop for y, _ in windows),
+                 min(x.start for _, x in windows), max(x.stop for _, x in windows))

@@ -80,6 +80,12 @@ def _head(fig: Figure, size: int, style: str, frame) -> list:
 
 def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray]:
     """({colour: (size, size) float32 share of each pixel showing that colour}, (len(FACE_MAPS), size, size) maps)."""
+    masks, face, _ = layout_box(canvas_keypoints, appearance, size)
+    return masks, face
+
+
+def layout_box(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray, list]:
+    """layout(), plus the windows (y slice, x slice) it painted: every mask and map is zero outside them."""
     fig = Figure(canvas_keypoints, size)
     a = appearance
     frame = fig.head_frame() if fig.head is not None else None
@@ -93,10 +99,12 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
     parts += _arm(fig, fig.near, size)
     masks = {c: np.zeros((size, size), np.float32) for c in COLOURS}
     covered = np.zeros((size, size), np.float32)
+    windows = []
     for colour, part in reversed(parts):  # front to back: each part shows where nearer ones left room
         if part is None:
             continue
         win, m = part
+        windows.append(win)
         seen = m * (1 - covered[win])
         masks[colour][win] += seen
         covered[win] += seen
@@ -107,13 +115,15 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
             c = np.array([x, 0.36]) + look
             for (cx, cy), rx, ry, level in (((x, 0.36), 0.2 * w, 0.3, 1.0), (c, 0.16 * w, 0.26, EYE_LEVELS[1]),
                                             (c, 0.07 * w, 0.11, EYE_LEVELS[2])):
-                _paint(face[0], head_shape(size, frame, "ellipse", cx, cy, rx, ry), level)
-        _paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), 1.0)
-    return masks, face
+                windows.append(_paint(face[0], head_shape(size, frame, "ellipse", cx, cy, rx, ry), level))
+        windows.append(_paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), 1.0))
+    return masks, face, [w for w in windows if w is not None]
 
 
-def _paint(plane: np.ndarray, part, level: float) -> None:
-    """Paint level over the plane where the part covers it (soft edges blend)."""
+def _paint(plane: np.ndarray, part, level: float):
+    """Paint level over the plane where the part covers it (soft edges blend); the window painted, or None."""
     if part is not None:
         win, m = part
         plane[win] += m * (np.float32(level) - plane[win])
+        return win
+    return None

@@ -25,6 +25,9 @@ MOVED = 24.0  # mean |frame - plate| (0-255) over background the plate has seen:
 BLUR = 24  # the fallback fill: the frame at 1/BLUR of its size, scaled back up
 MARGIN = 6  # grid cells (24 px) around a mask where the plate does not learn: limbs the pose lags or misses
 STILL, STEADY = 3, 10.0  # a cell is learnt once its mean |change| (0-255) stayed under STEADY for STILL frames
+FAINT = 0.15  # keypoints the mask takes (the confident ones, >= VISIBLE, set its scale): a limb the pose model places
+# right but scores low (a raised arm, a leg stretched out) would otherwise show beside the character. Chosen on the
+# Sports2D demo (benchmarks/animate_measures.py); a faint keypoint that is wrong costs only some filled background
 
 
 def cells_to_pixels(grid: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -52,10 +55,10 @@ def person_mask(people, height: int, width: int) -> np.ndarray:
     for person in people:
         kps = np.asarray(person, np.float32).copy()
         kps[:, :2] = (kps[:, :2] + 0.5) / SCALE - 0.5
-        ok = kps[:, 2] >= VISIBLE
-        if ok.sum() < 2:
+        sure, ok = kps[:, 2] >= VISIBLE, kps[:, 2] >= FAINT
+        if sure.sum() < 2:
             continue
-        u = max(body_height(kps), float(np.ptp(kps[ok, :2], 0).max())) / 8
+        u = max(body_height(kps), float(np.ptp(kps[sure, :2], 0).max())) / 8
         parts = [capsule(grid, kps[a, :2].astype(np.float64), kps[b, :2].astype(np.float64), LIMB * u, LIMB * u)
                  for a, b in SKELETON if ok[a] and ok[b]]
         if ok[[5, 6, 12, 11]].all():

@@ -6,7 +6,7 @@ import {SKELETON} from "./character.js";
 import {VISIBLE, bodyHeight, capsule, ellipse, polygon} from "./figure.js";
 import {resizeBilinear, shrink} from "./image.js";
 
-export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0;
+export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0, FAINT = 0.15;
 
 // Max filter of a grid (Float32Array gh x gw) over (2 cells + 1) squares, separable.
 export function grow(mask, gh, gw, cells) {
@@ -34,7 +34,7 @@ export function personMask(people, height, width) {
   for (const person of people) {
     const kps = person.map(p => [Math.fround(Math.fround(Math.fround(p[0]) + 0.5) / SCALE - 0.5),
       Math.fround(Math.fround(Math.fround(p[1]) + 0.5) / SCALE - 0.5), Math.fround(p[2])]);
-    const ok = kps.map(p => p[2] >= VISIBLE), seen = kps.filter((_, i) => ok[i]);
+    const ok = kps.map(p => p[2] >= FAINT), seen = kps.filter(p => p[2] >= VISIBLE);
     if (seen.length < 2) continue;
     const extent = Math.max(Math.max(...seen.map(p => p[0])) - Math.min(...seen.map(p => p[0])),
       Math.max(...seen.map(p => p[1])) - Math.min(...seen.map(p => p[1])));
