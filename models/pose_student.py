@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from .registry import register_model
-from .standins import COCO_KEYPOINTS, COCO_SKELETON, IMAGENET
+from .coco import COCO_KEYPOINTS, COCO_SKELETON
+from .standins import IMAGENET
 
 OUTPUTS = ("centers", "heatmaps", "regression", "offsets")
 STRIDE = 4

@@ -1,5 +1,5 @@
 """The tiny image-to-image test model of the export engine (it stood in for the generator until that was trained),
-and the COCO keypoint constants the pose models share.
+and the ImageNet normalisation the pose models share (the COCO constants: coco.py).
 
 Their weights are a seeded initialisation whose BatchNorm statistics were measured on real photos
 (`python -m animetool.standin_weights`), so activations have realistic ranges for export and int8 parity;
@@ -12,11 +12,6 @@ from torch import nn
 
 from .registry import register_model
 
-COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle"]
-COCO_SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 11], [6, 12], [5, 6], [5, 7], [6, 8], [7, 9],
-                 [8, 10], [1, 2], [0, 1], [0, 2], [1, 3], [2, 4], [3, 5], [4, 6]]
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 

@@ -249,6 +249,15 @@ for (const c of JSON.parse(readFileSync(0, "utf8"))) {
         assert np.abs(mine - theirs).max() < 1e-4, (name, size, np.unravel_index(np.abs(mine - theirs).argmax(), mine.shape))
 
 
+def test_one_coco_layout_for_models_toolchain_and_runtime():
+    """models/coco.py is the home of the COCO facts; the runtime's copy (it never imports torch) and the mirror agree."""
+    from animetool.models.coco import COCO_FLIP, COCO_KEYPOINTS, COCO_SKELETON
+
+    assert [tuple(e) for e in COCO_SKELETON] == list(SKELETON)
+    mirror = [n.replace("left", "RIGHT").replace("right", "left").replace("RIGHT", "right") for n in COCO_KEYPOINTS]
+    assert [COCO_KEYPOINTS[i] for i in COCO_FLIP] == mirror
+
+
 def test_appearance_vector_round_trip():
     v = appearance_vector(LOOK)
     assert v.shape == (len(APPEARANCE_FIELDS),) and v[APPEARANCE_FIELDS.index("hair_ponytail")] == 1

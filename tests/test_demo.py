@@ -90,19 +90,20 @@ def frames(clip, tmp_path_factory) -> list[Path]:
     return paths
 
 
-@pytest.mark.parametrize("backend", ["onnx", "tflite"])
-def test_browser_matches_the_python_runtime_on_real_frames(backend, server, frames, app_bundle, tmp_path):
+@pytest.mark.parametrize("backend,size", [("onnx", SIZE), ("tflite", SIZE), ("onnx", 256), ("tflite", 256)])
+def test_browser_matches_the_python_runtime_on_real_frames(backend, size, server, frames, app_bundle, tmp_path):
+    """Both generators: the 256 px one (the app's default) draws through a depth-to-space output layer."""
     h, w, _ = json.loads((frames[0].parent / "shape.json").read_text())
-    got = harness({"url": server, "mode": "parity", "backend": backend, "size": SIZE, "frames": [str(p) for p in frames],
+    got = harness({"url": server, "mode": "parity", "backend": backend, "size": size, "frames": [str(p) for p in frames],
                    "width": w, "height": h}, tmp_path)["frames"]
     pose_key, gen_key = got["models"]["pose"], got["models"]["generator"]
     precision = pose_key.split("/")[2]
-    assert gen_key == f"generator-student/{backend}/{precision}"
+    assert gen_key == f"generator-student{'-256' if size == 256 else ''}/{backend}/{precision}"
     # onnx runs the int8 files; LiteRT.js has no int8 tensors, so the app says so and takes fp32 (its fastest)
     assert precision == ("int8" if backend == "onnx" else "fp32"), got
     assert backend == "onnx" or any("no int8 tensors" in s for s in got["skipped"]), got["skipped"]
 
-    animator = Animator(load(app_bundle, backend, precision), 30.0, size=SIZE)
+    animator = Animator(load(app_bundle, backend, precision), 30.0, size=size)
     assert (animator.pose.entry.key, animator.generator.entry.key) == (pose_key, gen_key)
     errors, worst = [], {"appearance": 0.0, "drawing_db": 120.0, "frame_db": 120.0}
     for path, js in zip(frames, got["frames"]):

@@ -11,7 +11,7 @@ from animetool_runtime.character import VISIBLE, conditioning, fit_pose
 
 from .avatar import random_appearance, render
 from .data import load_split
-from .pose_train import FLIP
+from .models.coco import COCO_FLIP
 
 MIN_VISIBLE = 8
 # (joint, the keypoints that swing with it): elbows, wrists, knees, ankles bend within joint limits
@@ -29,7 +29,7 @@ def jitter(kps: np.ndarray, rng: np.random.Generator, degrees: float = 20.0) -> 
     kps = kps.copy()
     if rng.random() < 0.5:
         kps[:, 0] = -kps[:, 0]
-        kps = kps[FLIP]
+        kps = kps[COCO_FLIP]
     for joint, moving in JOINTS:
         a = math.radians(rng.uniform(-degrees, degrees))
         rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], np.float32)

@@ -16,10 +16,10 @@ from PIL import Image
 from animetool_runtime.image import warp_affine
 
 from .data import load_split
+from .models.coco import COCO_FLIP, COCO_SKELETON
 from .pose_metrics import VISIBLE
 from .training import Trainer
 
-FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 left <-> right
 MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
@@ -78,15 +78,15 @@ def augment(frame: Frame, size: int, rng: np.random.Generator) -> tuple[np.ndarr
         xy = np.concatenate([kps[..., :2], np.ones_like(kps[..., :1])], -1) @ fwd.T
         kps[..., :2] = xy[..., :2]
         if flip:
-            kps = kps[:, FLIP]
+            kps = kps[:, COCO_FLIP]
     img = img * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)  # contrast, brightness
     grey = img.mean(-1, keepdims=True)
     img = grey + (img - grey) * rng.uniform(0.5, 1.5)  # saturation
     return np.clip(img, 0, 255), kps
 
 
-SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
-            (8, 10), (0, 5), (0, 6), (3, 4)]
+# The mask's limbs: COCO's, with the head tied to the shoulders (nose) and across (ears) so it fills in
+MASK_LIMBS = [tuple(e) for e in COCO_SKELETON[:12]] + [(0, 5), (0, 6), (3, 4)]
 
 
 def person_mask(kps: np.ndarray, size: int) -> np.ndarray:
@@ -99,7 +99,7 @@ def person_mask(kps: np.ndarray, size: int) -> np.ndarray:
             continue
         extent = float(np.ptp(person[vis, :2], axis=0).max())
         radius = max(3.0, 0.09 * extent)
-        for a, b in SKELETON:
+        for a, b in MASK_LIMBS:
             if not (vis[a] and vis[b]):
                 continue
             p, q = person[a, :2], person[b, :2]
