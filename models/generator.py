@@ -33,16 +33,23 @@ LOGIT = 8.0
 class UNetGenerator(nn.Module):
     """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
 
-    def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4, colour_skip: tuple[int, int] | None = None):
+    def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4, colour_skip: tuple[int, int] | None = None,
+                 half: bool = False):
         super().__init__()
         self.colour_skip = colour_skip  # input channels [a, b) also feed the output: colours need not cross the net
         chans = [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
-        self.inp = cbr(cin, chans[0])
+        # half: the network works at half the drawing's resolution (ESPCN's sub-pixel recipe): a 2x2 stride-2 first
+        # conv (space-to-depth and a 1x1 conv in one op; a padded 3x3 stride-2 conv on the input makes LiteRT's int8
+        # converter insert a pad whose scales clash), and an output conv that draws each 2x2 block's pixels (4x the
+        # channels, then depth-to-space); the colour skip paints at full size.
+        self.inp = (nn.Sequential(nn.Conv2d(cin, chans[0], 2, 2, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True))
+                    if half else cbr(cin, chans[0]))
         self.down = nn.ModuleList([nn.Sequential(cbr(chans[i], chans[i + 1], 2), cbr(chans[i + 1], chans[i + 1]))
                                    for i in range(depth)])
         self.up = nn.ModuleList([Up(chans[i + 1], chans[i]) for i in reversed(range(depth))])
         self.refine = nn.ModuleList([cbr(chans[i], chans[i]) for i in reversed(range(depth))])
-        self.out = nn.Conv2d(chans[0], cout, 3, 1, 1)
+        self.out = nn.Conv2d(chans[0], cout * 4 if half else cout, 3, 1, 1)
+        self.shuffle = nn.PixelShuffle(2) if half else nn.Identity()
         if colour_skip:  # a conv of its own added to the output's, not a concat: int8 concat shares one scale (the input's)
             self.colour_out = nn.Conv2d(colour_skip[1] - colour_skip[0], cout, 3, 1, 1, bias=False)
         self.channels = list(reversed(chans[:-1]))  # decoder feature widths, deepest first
@@ -58,7 +65,7 @@ class UNetGenerator(nn.Module):
         # sigmoid(+-8) is within 3e-4 of 0 and 1: the clamps change no drawing, but they bound the tensors int8 must
         # cover. The output conv itself reaches +-90 on sharp drawings (one 8-bit scale over that shifted colours by
         # dE 6-28), so int8 export keeps it in float: `animetool lint` flags it and --keep-float auto follows
-        logits = self.out(y).clamp(-LOGIT, LOGIT)
+        logits = self.shuffle(self.out(y).clamp(-LOGIT, LOGIT))  # clamp first: lint and --keep-float see `out`
         if self.colour_skip:
             logits = logits + self.colour_out(x[:, self.colour_skip[0]:self.colour_skip[1]])
         return torch.sigmoid(logits.clamp(-LOGIT, LOGIT)), feats
@@ -139,10 +146,12 @@ def generator_student() -> nn.Module:
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v2.safetensors", default=True)
+                weights="generator-student-256.v3.safetensors", default=True)
 def generator_student_256() -> nn.Module:
-    """generator-student drawing at 256x256: same network, fine-tuned at twice the scale (4x the MACs)."""
-    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS)
+    """generator-student drawing at 256x256 from the 256 px conditioning, its U-Net working at 128 (half=True: a
+    strided first conv, a depth-to-space output), so it costs little more than generator-student; the colour skip
+    paints the part colours at 256."""
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True)
 
 
 def discriminator() -> nn.Module:

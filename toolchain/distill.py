@@ -82,12 +82,21 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 def _init_from(net: torch.nn.Module, path: Path) -> None:
     """Start from a checkpoint; layers it lacks (a newly added branch) and input channels it lacks (a conditioning
-    that gained maps at its end) start at zero, so the network starts out computing exactly what the checkpoint did."""
+    that gained maps at its end) start at zero, so the network starts out computing exactly what the checkpoint did.
+
+    A half-resolution generator (UNetGenerator(half=True)) starts from its full-resolution twin: each 2x2 output
+    block as the pixel it replaces (the output conv's filters repeated 4x for depth-to-space), and the 2x2 stride-2
+    first conv as the 3x3 one's sum over 4 (right on smooth maps); training at the new size does the rest."""
     weights, own = read_weights(Path(path))[0], net.state_dict()
     for name, w in weights.items():
         mine = own.get(name)
-        if mine is not None and w.dim() == 4 and mine.shape[:1] + mine.shape[2:] == w.shape[:1] + w.shape[2:] \
-                and mine.shape[1] > w.shape[1]:
+        if mine is None or mine.shape == w.shape:
+            continue
+        if w.dim() in (1, 4) and mine.shape[0] == 4 * w.shape[0] and mine.shape[1:] == w.shape[1:]:
+            weights[name] = w.repeat_interleave(4, 0)
+        elif w.dim() == 4 and mine.shape[:2] == w.shape[:2] and tuple(mine.shape[2:]) == (2, 2):
+            weights[name] = w.sum((2, 3), keepdim=True).expand(-1, -1, 2, 2) / 4
+        elif w.dim() == 4 and mine.shape[:1] + mine.shape[2:] == w.shape[:1] + w.shape[2:] and mine.shape[1] > w.shape[1]:
             weights[name] = torch.cat([w, w.new_zeros(w.shape[0], mine.shape[1] - w.shape[1], *w.shape[2:])], 1)
     missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected:
