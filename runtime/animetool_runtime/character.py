@@ -196,11 +196,15 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     gx = np.exp(-(grid[None] - kps[:, :1]) ** 2 / (2 * sigma ** 2)) * ok[:, None]
     gy = np.exp(-(grid[None] - kps[:, 1:2]) ** 2 / (2 * sigma ** 2))
     out = np.zeros((CONDITIONING_CHANNELS, size, size), np.float32)
-    np.multiply(gy[:, :, None], gx[:, None, :], out=out[:17])
-    edges = out[17:17 + len(SKELETON)]
     reach = 4 * sigma  # exp(-8) beyond: every map is computed only in its segment's box, padded by 4 sigma
-    windows = [(slice(max(0, int(np.floor(y - reach))), min(size, int(np.ceil(y + reach)) + 1)),
-                slice(max(0, int(np.floor(x - reach))), min(size, int(np.ceil(x + reach)) + 1))) for x, y in kps[ok, :2]]
+    windows = []
+    for k in np.flatnonzero(ok):  # each Gaussian within 5 sigma (exp(-12.5) = 4e-6 beyond: zero there)
+        x, y = kps[k, :2]
+        ys, xs = (slice(max(0, int(np.floor(v - 5 * sigma))), min(size, int(np.ceil(v + 5 * sigma)) + 1)) for v in (y, x))
+        np.multiply(gy[k, ys, None], gx[k, None, xs], out=out[k, ys, xs])
+        windows.append((slice(max(0, int(np.floor(y - reach))), min(size, int(np.ceil(y + reach)) + 1)),
+                        slice(max(0, int(np.floor(x - reach))), min(size, int(np.ceil(x + reach)) + 1))))
+    edges = out[17:17 + len(SKELETON)]
     for i, (a, b) in enumerate(SKELETON):
         if not (ok[a] and ok[b]):
             continue
@@ -216,15 +220,22 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     vec = appearance_vector(appearance)
     first = 17 + len(SKELETON)
     masks, face, painted = layout_box(kps, appearance, size)
-    for c, colour in enumerate(COLOURS):
-        np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None], out=out[first + 3 * c:first + 3 * c + 3])
     rest = first + 3 * len(COLOURS)
     out[rest:rest + len(vec) - 3 * len(COLOURS)] = vec[3 * len(COLOURS):, None, None]
-    out[rest + len(vec) - 3 * len(COLOURS):] = face
+    parts = _union([(y, x) for y, x in painted if y.stop > y.start and x.stop > x.start])
+    if parts != (0, 0, 0, 0):  # the colours and face maps are zero outside what layout painted
+        ys, xs = slice(*parts[:2]), slice(*parts[2:])
+        for c, colour in enumerate(COLOURS):
+            np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None, ys, xs], out=out[first + 3 * c:first + 3 * c + 3, ys, xs])
+        out[rest + len(vec) - 3 * len(COLOURS):, ys, xs] = face[:, ys, xs]
     if not with_box:
         return out
-    windows = [(y, x) for y, x in windows + painted if y.stop > y.start and x.stop > x.start]
+    return out, _union([(y, x) for y, x in windows + painted if y.stop > y.start and x.stop > x.start])
+
+
+def _union(windows: list) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) around (y slice, x slice) windows; (0, 0, 0, 0) for none."""
     if not windows:
-        return out, (0, 0, 0, 0)
-    return out, (min(y.start for y, _ in windows), max(y.stop for y, _ in windows),
-                 min(x.start for _, x in windows), max(x.stop for _, x in windows))
+        return 0, 0, 0, 0
+    return (min(y.start for y, _ in windows), max(y.stop for y, _ in windows),
+            min(x.start for _, x in windows), max(x.stop for _, x in windows))
