@@ -57,17 +57,19 @@ def _spatial(a: np.ndarray, layout: str, ys: slice | int, xs: slice | int) -> np
 def _feed(x: np.ndarray, spec: TensorSpec, layout: str, box: tuple | None) -> np.ndarray:
     """One input as the file takes it: quantized, in the file's layout; with a box (see Model.run), only the inside
     is worked on. Exact whenever exp(-8) is under half a quantization step (any scale above 6.8e-4)."""
-    whole = lambda: np.ascontiguousarray(to_layout(quantize(x, spec), layout, spec.layout))  # noqa: E731
-    if box is None or x.ndim != 4 or spec.scale is None or spec.scale < 2 * np.exp(-8) or np.dtype(spec.dtype).kind not in "iu":
-        return whole()
-    y0, y1, x0, x1 = box
-    h, w = x.shape[2:] if layout == "NCHW" else x.shape[1:3]
-    outside = next(((cy, cx) for cy, cx, out in ((0, 0, y0 > 0 or x0 > 0 or y1 <= y0 or x1 <= x0), (h - 1, w - 1, y1 < h or x1 < w))
-                    if out), None)
-    if outside is None:  # the box is the whole canvas
-        return whole()
+    outside = None  # a pixel outside the box: every channel's value everywhere outside it
+    if box is not None and x.ndim == 4 and spec.scale is not None and spec.scale > 2 * np.exp(-8) \
+            and np.dtype(spec.dtype).kind in "iu":
+        y0, y1, x0, x1 = box
+        h, w = x.shape[2:] if layout == "NCHW" else x.shape[1:3]
+        if y1 <= y0 or x1 <= x0 or y0 > 0 or x0 > 0:
+            outside = (0, 0)
+        elif y1 < h or x1 < w:
+            outside = (h - 1, w - 1)
+    if outside is None:  # no box, a float input, or a box that is the whole canvas
+        return np.ascontiguousarray(to_layout(quantize(x, spec), layout, spec.layout))
     feed = np.empty(to_layout(np.empty(x.shape, np.int8), layout, spec.layout).shape, np.dtype(spec.dtype))
-    corner = quantize(_spatial(x, layout, *outside), spec)  # (N, C): every channel's value outside the box
+    corner = quantize(_spatial(x, layout, *outside), spec)  # (N, C)
     feed[...] = corner[:, :, None, None] if spec.layout == "NCHW" else corner[:, None, None, :]
     if y1 > y0 and x1 > x0:
         _spatial(feed, spec.layout, slice(y0, y1), slice(x0, x1))[...] = to_layout(
