@@ -56,10 +56,9 @@ def _spatial(a: np.ndarray, layout: str, ys: slice | int, xs: slice | int) -> np
 
 def _feed(x: np.ndarray, spec: TensorSpec, layout: str, box: tuple | None) -> np.ndarray:
     """One input as the file takes it: quantized, in the file's layout; with a box (see Model.run), only the inside
-    is worked on. Exact whenever exp(-8) is under half a quantization step (any scale above 6.8e-4)."""
+    is worked on."""
     outside = None  # a pixel outside the box: every channel's value everywhere outside it
-    if box is not None and x.ndim == 4 and spec.scale is not None and spec.scale > 2 * np.exp(-8) \
-            and np.dtype(spec.dtype).kind in "iu":
+    if box is not None and x.ndim == 4 and spec.scale is not None and np.dtype(spec.dtype).kind in "iu":
         y0, y1, x0, x1 = box
         h, w = x.shape[2:] if layout == "NCHW" else x.shape[1:3]
         if y1 <= y0 or x1 <= x0 or y0 > 0 or x0 > 0:
@@ -103,7 +102,7 @@ class Model:
         """Float inputs in the file's layout (or in `layout`, e.g. "NCHW", for inputs and outputs alike) -> float outputs.
 
         With `layout`, the transposes happen on the quantized int8 tensors, 4x less memory to move than float.
-        box: (y0, y1, x0, x1), a promise that outside it every channel of every input is constant up to exp(-8)
+        box: (y0, y1, x0, x1), a promise that outside it every channel of every input is constant
         (character.conditioning(with_box=True)): integer inputs are then quantized and moved only inside it, the
         rest filled per channel, with the same result.
         """

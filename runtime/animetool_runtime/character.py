@@ -10,7 +10,7 @@ from typing import Tuple
 import numpy as np
 
 from .figure import VISIBLE, body_height, length
-from .layout import COLOURS, FACE_MAPS, layout_box
+from .layout import COLOURS, FACE_MAPS, layout
 
 RGB = Tuple[float, float, float]
 SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
@@ -185,9 +185,11 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     ones), hair style, trouser length and outline as constant maps; then the FACE_MAPS (eyes, mouth). Missing
     keypoints give zero maps and no parts.
 
-    with_box: also return the box (y0, y1, x0, x1) outside which every map is its constant (the appearance maps) or
-    below exp(-8) (the keypoint Gaussians' tails; everything else is zero there): Model.run(box=...) then quantizes
-    and moves only the inside, the person's part of a large canvas.
+    Each map is computed only where it is not (near) zero: a keypoint's Gaussian within 5 sigma (exp(-12.5) beyond),
+    a limb's within 4 sigma of its segment (exp(-8)), the colours and face maps where the layout painted.
+    with_box: also return the box (y0, y1, x0, x1) around all of that: outside it every map is exactly its constant
+    (zero, or the appearance's), so Model.run(box=...) quantizes and moves only the inside, the person's part of a
+    large canvas.
     """
     kps = np.asarray(canvas_keypoints, np.float32)
     ok = kps[:, 2] >= VISIBLE
@@ -197,13 +199,12 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     gy = np.exp(-(grid[None] - kps[:, 1:2]) ** 2 / (2 * sigma ** 2))
     out = np.zeros((CONDITIONING_CHANNELS, size, size), np.float32)
     reach = 4 * sigma  # exp(-8) beyond: every map is computed only in its segment's box, padded by 4 sigma
-    windows = []
-    for k in np.flatnonzero(ok):  # each Gaussian within 5 sigma (exp(-12.5) = 4e-6 beyond: zero there)
-        x, y = kps[k, :2]
-        ys, xs = (slice(max(0, int(np.floor(v - 5 * sigma))), min(size, int(np.ceil(v + 5 * sigma)) + 1)) for v in (y, x))
-        np.multiply(gy[k, ys, None], gx[k, None, xs], out=out[k, ys, xs])
-        windows.append((slice(max(0, int(np.floor(y - reach))), min(size, int(np.ceil(y + reach)) + 1)),
-                        slice(max(0, int(np.floor(x - reach))), min(size, int(np.ceil(x + reach)) + 1))))
+    windows = []  # every (y slice, x slice) a map is computed in
+    for k in np.flatnonzero(ok):
+        ys, xs = (slice(max(0, int(np.floor(v - 5 * sigma))), min(size, int(np.ceil(v + 5 * sigma)) + 1)) for v in kps[k, 1::-1])
+        if ys.stop > ys.start and xs.stop > xs.start:
+            np.multiply(gy[k, ys, None], gx[k, None, xs], out=out[k, ys, xs])
+            windows.append((ys, xs))
     edges = out[17:17 + len(SKELETON)]
     for i, (a, b) in enumerate(SKELETON):
         if not (ok[a] and ok[b]):
@@ -219,18 +220,16 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
         edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
     vec = appearance_vector(appearance)
     first = 17 + len(SKELETON)
-    masks, face, painted = layout_box(kps, appearance, size)
+    masks, face, painted = layout(kps, appearance, size)
     rest = first + 3 * len(COLOURS)
     out[rest:rest + len(vec) - 3 * len(COLOURS)] = vec[3 * len(COLOURS):, None, None]
-    parts = _union([(y, x) for y, x in painted if y.stop > y.start and x.stop > x.start])
-    if parts != (0, 0, 0, 0):  # the colours and face maps are zero outside what layout painted
-        ys, xs = slice(*parts[:2]), slice(*parts[2:])
+    if painted:
+        y0, y1, x0, x1 = _union(painted)
+        ys, xs = slice(y0, y1), slice(x0, x1)
         for c, colour in enumerate(COLOURS):
             np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None, ys, xs], out=out[first + 3 * c:first + 3 * c + 3, ys, xs])
         out[rest + len(vec) - 3 * len(COLOURS):, ys, xs] = face[:, ys, xs]
-    if not with_box:
-        return out
-    return out, _union([(y, x) for y, x in windows + painted if y.stop > y.start and x.stop > x.start])
+    return (out, _union(windows + painted)) if with_box else out
 
 
 def _union(windows: list) -> tuple[int, int, int, int]:

@@ -78,14 +78,9 @@ def _head(fig: Figure, size: int, style: str, frame) -> list:
             ("hair", head_shape(size, frame, "rect", -1.1, -0.84, -0.1, side))]
 
 
-def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray]:
-    """({colour: (size, size) float32 share of each pixel showing that colour}, (len(FACE_MAPS), size, size) maps)."""
-    masks, face, _ = layout_box(canvas_keypoints, appearance, size)
-    return masks, face
-
-
-def layout_box(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray, list]:
-    """layout(), plus the windows (y slice, x slice) it painted: every mask and map is zero outside them."""
+def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray, list]:
+    """({colour: (size, size) float32 share of each pixel showing that colour}, (len(FACE_MAPS), size, size) maps,
+    the windows (y slice, x slice) painted: every mask and map is zero outside them)."""
     fig = Figure(canvas_keypoints, size)
     a = appearance
     frame = fig.head_frame() if fig.head is not None else None
