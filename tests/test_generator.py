@@ -72,7 +72,7 @@ def test_a_few_steps_lower_the_loss(small_data, tmp_path, student, gan):
 
 def test_a_half_resolution_generator_starts_from_its_full_resolution_twin():
     """generator-student-256 works at 128 inside (strided first conv, depth-to-space output): --init from the 128 px
-    student starts it drawing that student's picture at twice the size (24 dB here, against 7 dB from scratch)."""
+    student starts it drawing that student's picture at twice the size (from scratch it is nowhere near)."""
     from animetool.distill import _init_from
     from animetool.models import REGISTRY, create_model
     from test_character import LOOK, STANDING
