@@ -15,7 +15,7 @@ from animetool_runtime.backends import BACKENDS, backend_name
 from animetool_runtime.bundle import default_bundle_path
 from animetool_runtime.manifest import BundleError
 
-from .console import console, fail
+from .console import console, fail, interrupted
 
 
 def default_bundle(backend: str, on_step=lambda s: None) -> Path:
@@ -84,7 +84,7 @@ def animate(
     except (BundleError, ExportError, ValueError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        fail(f"{out}: interrupted; nothing was written")
+        interrupted(f"{out}: interrupted; nothing was written")
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     if as_json:

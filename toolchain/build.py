@@ -150,6 +150,12 @@ class _Sigint:
         _Sigint.seen = True
         raise KeyboardInterrupt
 
+    @staticmethod
+    def unraisable(u) -> None:
+        """The Ctrl-C a finalizer swallowed is noted (seen) and silent: Python would print its traceback."""
+        if not (isinstance(u.exc_value, KeyboardInterrupt) or (u.exc_type and issubclass(u.exc_type, KeyboardInterrupt))):
+            sys.__unraisablehook__(u)
+
 
 @contextlib.contextmanager
 def _noting_sigint() -> Iterator[None]:
@@ -158,10 +164,13 @@ def _noting_sigint() -> Iterator[None]:
         return
     _Sigint.seen = False
     signal.signal(signal.SIGINT, _Sigint.handler)
+    hook = sys.unraisablehook
+    sys.unraisablehook = _Sigint.unraisable
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = hook
 
 
 def _check_interrupt() -> None:

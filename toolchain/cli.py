@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .animate_cmd import animate
-from .console import console, fail, progress, quiet_tools, table_console
+from .console import console, fail, interrupted, progress, quiet_tools, table_console
 from .demo import demo
 from .lint_cmd import lint
 from .train_cmd import data, distill_app, train_app
@@ -100,7 +100,7 @@ def export(
     except OSError as e:  # disk full, permissions changed mid-way: the atomic write left nothing behind
         fail(f"{out}: cannot write the bundle ({e.strerror or e}); nothing was written")
     except KeyboardInterrupt:
-        fail(f"{out}: interrupted; nothing was written")
+        interrupted(f"{out}: interrupted; nothing was written")
     if as_json:
         print(manifest.to_json())
         return

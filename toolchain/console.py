@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 import typer
@@ -23,6 +24,19 @@ def table_console() -> Console:
 def fail(msg: str) -> None:
     console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # paths may hold [ ] and :name:
     raise typer.Exit(2)
+
+
+def interrupted(msg: str) -> None:
+    """Ctrl-C's one line, and the last one: a KeyboardInterrupt raised inside a tool (a finalizer, a traced op) can
+    make it print its own stack at shutdown, so stderr is closed to everything after this line. Exit code 130, as a shell's."""
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+    console.file.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.dup2(devnull, console.file.fileno())
+    os.close(devnull)
+    raise typer.Exit(130)
 
 
 def progress(count: str = "{task.completed}/{task.total}", transient: bool = False) -> Progress:

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.progress import Progress
 
-from .console import console, fail, progress
+from .console import console, fail, interrupted, progress
 
 
 def data(
@@ -37,7 +37,7 @@ def data(
     except (DataError, TeacherError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        fail(f"{out}: interrupted; finished items are kept, run again to resume")
+        interrupted(f"{out}: interrupted; finished items are kept, run again to resume")
     if as_json:
         print(json.dumps(index, indent=2))
     else:
@@ -98,7 +98,7 @@ def _train(out: Path, steps: int, as_json: bool, run) -> None:
     except (DataError, TeacherError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        fail(f"{out}: interrupted; run the same command again to resume from the last saved state")
+        interrupted(f"{out}: interrupted; run the same command again to resume from the last saved state")
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
