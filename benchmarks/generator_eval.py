@@ -29,6 +29,7 @@ import animetool_runtime as rt
 from animetool.avatar import random_appearance, render
 from animetool.avatar_data import MIN_VISIBLE
 from animetool.data import load_split
+from animetool.footage import CAMERA_2
 from animetool.models import create_model
 from animetool.models.generator import macs
 from animetool.pose_metrics import evaluate
@@ -43,8 +44,8 @@ SHEET_ROWS = 8  # contact sheet: 4 random appearances and 4 read from real peopl
 
 
 def heldout_people(data: Path) -> list[tuple[np.ndarray, Path]]:
-    """Every held-out person with enough keypoints, with the frame they were seen in (to read real appearances)."""
-    return [(p, frame) for _, frame, people in load_split(data, "heldout") for p in people
+    """Every camera-2 person (never in the generator's or calibration's poses) with enough keypoints, with the frame they were seen in (to read real appearances)."""
+    return [(p, frame) for _, frame, people in load_split(data, None, CAMERA_2) for p in people
             if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 
 

@@ -161,3 +161,61 @@ def test_default_student_tflite_int8_finds_the_people_in_a_real_frame(tmp_path):
         inside = [np.mean((p[p[:, 2] >= 0.3, 0] >= x0 - pad) & (p[p[:, 2] >= 0.3, 0] <= x1 + pad) &
                           (p[p[:, 2] >= 0.3, 1] >= y0 - pad) & (p[p[:, 2] >= 0.3, 1] <= y1 + pad)) for p in found]
         assert max(inside) >= 0.8
+
+
+def test_pose_metrics_name_mirrored_edge_and_overlapping_people(small_data):
+    """Real people (BlazePose on Sports2D) placed in a 640x480 frame: one in the middle, one at the left edge, two
+    overlapping. A perfect prediction is never mirrored and misses nobody; left/right swapped predictions are all
+    mirrored; predicting only the middle person misses the edge person and the overlapping pair."""
+    from animetool.avatar_data import load_poses
+    from animetool.models.coco import COCO_FLIP
+    from animetool.pose_metrics import evaluate
+
+    pose = max(load_poses(small_data, "train"), key=lambda p: (p[:, 2] >= 0.5).sum()).copy()
+    pose[:, 2] = 1.0
+    pose[:, :2] -= pose[:, :2].min(0)
+    pose[:, :2] *= 150 / pose[:, 1].max()  # 150 px tall
+    w = pose[:, 0].max()
+    at = lambda x, y: pose + np.array([x, y, 0], np.float32)  # noqa: E731
+    middle, edge, a, b = at(320 - w / 2, 160), at(1, 20), at(430, 300), at(430 + 0.5 * w, 310)
+    gt = [np.stack([middle, edge]), np.stack([a, b])]
+    sizes = [(640, 480), (640, 480)]
+
+    exact = evaluate(gt, gt, sizes)
+    assert exact["at_edge"] == 1 and exact["overlapping"] == 2
+    assert exact["mirror_rate"] == 0 and exact["edge_miss_rate"] == 0 and exact["overlap_recall"] == 1
+    assert exact["single_mean_oks"] is None and exact["multi_mean_oks"] == pytest.approx(1.0)
+
+    assert evaluate(gt, [g[:, COCO_FLIP] for g in gt], sizes)["mirror_rate"] == 1.0
+
+    partial = evaluate(gt, [middle[None], np.zeros((0, 17, 3), np.float32)], sizes)
+    assert partial["edge_miss_rate"] == 1.0 and partial["overlap_recall"] == 0.0
+    assert partial["mean_oks"] == pytest.approx(0.25)
+
+
+def test_pasted_people_land_where_their_labels_say(small_data):
+    """Training's synthetic crowds: people cut from other real frames are pasted over a real crop, each with its own
+    keypoints, and a keypoint of a person underneath that a pasted one covers is dropped."""
+    from animetool.pose_train import add_people, augment, load_frames, person_mask
+
+    frames = load_frames(small_data, "train")
+    rng = np.random.default_rng(7)
+    pasted = 0
+    for _ in range(10):
+        img, kps = augment(frames[0], 192, rng)
+        out, people = add_people(img, kps, frames, rng, 2)
+        assert len(kps) <= len(people) <= len(kps) + 2
+        for person in people[len(kps):]:
+            inside = (person[:, 2] >= 0.5) & (person[:, :2] >= 0).all(1) & (person[:, :2] < 191).all(1)
+            xy = np.round(person[inside, :2]).astype(int)
+            changed = np.abs(out - img).sum(-1)[xy[:, 1], xy[:, 0]] > 0
+            assert changed.mean() >= 0.8, "a pasted person's keypoints fall outside the pixels pasted"
+            pasted += 1
+        covered = np.zeros((192, 192), np.float32)
+        for person in people[len(kps):]:
+            covered = np.maximum(covered, person_mask(person[None], 192))
+        for before, after in zip(kps, people[:len(kps)]):
+            xy = np.clip(np.round(before[:, :2]).astype(int), 0, 191)
+            hidden = covered[xy[:, 1], xy[:, 0]] > 0.5
+            assert (after[hidden, 2] == 0).all() and np.array_equal(after[~hidden], before[~hidden])
+    assert pasted >= 5

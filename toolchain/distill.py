@@ -47,7 +47,7 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
             "teacher_files": json.dumps(index["teacher"].get("files", {})),
             "data": json.dumps({n: {k: m[k] for k in ("source", "licence", "frames")}
                                 for n, m in index["items"].items() if m["split"] == "train"}),
-            "held_out": json.dumps([n for n, m in index["items"].items() if m["split"] == "heldout"]),
+            "held_out": json.dumps({n: m["split"] for n, m in index["items"].items() if m["split"] != "train"}),
             "steps": str(steps), "seed": str(seed), "batch_size": str(batch_size),
             "train_size": str(size), "recipe": " ".join(["animetool"] + sys.argv[1:]),
             "source": f"distilled from {teacher} pseudo-labels on the train split of {data}"}

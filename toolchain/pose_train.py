@@ -59,12 +59,15 @@ def background_photos() -> list[Frame]:
     return out
 
 
-def augment(frame: Frame, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random zoom, rotation, shift, flip (with left/right swap) and colour: (HxWx3 float image, (P,17,3) keypoints)."""
+def augment(frame: Frame, size: int, rng: np.random.Generator, scale: float | None = None,
+            centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Random zoom, rotation, shift, flip (with left/right swap) and colour: (HxWx3 float image, (P,17,3) keypoints).
+    scale and centre (frame pixels that land mid-crop) replace the random zoom and shift when given."""
     h, w = frame.image.shape[:2]
-    s = min(size / h, size / w) * rng.uniform(0.8, 2.2)
+    s = scale if scale is not None else min(size / h, size / w) * rng.uniform(0.8, 2.2)
     a = math.radians(rng.uniform(-30, 30)) if rng.random() < 0.6 else 0.0
-    c = np.array([w - 1, h - 1], np.float32) / 2 + rng.uniform(-0.35, 0.35, 2) * np.array([w, h]) * max(0.0, 1 - size / (s * max(h, w)))
+    c = centre if centre is not None else (
+        np.array([w - 1, h - 1], np.float32) / 2 + rng.uniform(-0.35, 0.35, 2) * np.array([w, h]) * max(0.0, 1 - size / (s * max(h, w))))
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], np.float32) * s
     fwd = np.eye(3, dtype=np.float32)
     fwd[:2, :2] = rot
@@ -117,6 +120,34 @@ def paste(img: np.ndarray, kps: np.ndarray, background: np.ndarray) -> np.ndarra
     return img * m + background * (1 - m)
 
 
+def add_people(img: np.ndarray, kps: np.ndarray, frames: list[Frame], rng: np.random.Generator,
+               count: int) -> tuple[np.ndarray, np.ndarray]:
+    """count people cut from other frames pasted over img at any size (15-90% of the crop's height) and place (over
+    the crop's edge, over the people already there): the crowds, overlaps and people at the edge that three scenes do
+    not show. A keypoint the pasted person covers is dropped from the people beneath (the picture no longer shows it)."""
+    size = img.shape[0]
+    donors = [f for f in frames if len(f.people)]
+    for _ in range(count if donors else 0):
+        f = donors[rng.integers(len(donors))]
+        person = f.people[rng.integers(len(f.people))]
+        vis = person[:, 2] >= VISIBLE
+        if vis.sum() < 5:
+            continue
+        lo, hi = person[vis, :2].min(0), person[vis, :2].max(0)
+        scale = rng.uniform(0.15, 0.9) * size / max(float((hi - lo).max()), 1.0)
+        shift = rng.uniform(-0.6, 0.6, 2) * size / scale  # frame pixels: the person's centre lands anywhere, edges too
+        pimg, pk = augment(Frame(f.image, person[None]), size, rng, scale=scale, centre=(lo + hi) / 2 + shift)
+        m = person_mask(pk, size)
+        if len(kps):
+            xy = np.clip(np.round(kps[..., :2]).astype(int), 0, size - 1)
+            covered = m[xy[..., 1], xy[..., 0]] > 0.5
+            kps = kps.copy()
+            kps[..., 2] = np.where(covered, 0.0, kps[..., 2])
+        img = pimg * m[..., None] + img * (1 - m[..., None])
+        kps = np.concatenate([kps.reshape(-1, 17, 3), pk])
+    return img, kps
+
+
 def targets(kps: np.ndarray, size: int, stride: int) -> dict[str, np.ndarray]:
     """Dense training targets at size/stride for (P, 17, 3) keypoints in input pixels."""
     n = size // stride
@@ -157,12 +188,14 @@ def _splat(heat: np.ndarray, g: np.ndarray, cx: int, cy: int, sigma: float) -> N
 
 
 def batch(frames: list[Frame], size: int, stride: int, n: int, rng: np.random.Generator,
-          backgrounds: list[Frame] = (), paste_p: float = 0.4) -> dict[str, torch.Tensor]:
+          backgrounds: list[Frame] = (), paste_p: float = 0.4, people_p: float = 0.5) -> dict[str, torch.Tensor]:
     images, ts = [], []
     for i in rng.integers(0, len(frames), n):
         img, kps = augment(frames[i], size, rng)
         if backgrounds and rng.random() < paste_p:
             img = paste(img, kps, augment(backgrounds[rng.integers(len(backgrounds))], size, rng)[0])
+        if rng.random() < people_p:
+            img, kps = add_people(img, kps, frames, rng, int(rng.integers(1, 4)))
         images.append(((img - MEAN) / STD).transpose(2, 0, 1))
         ts.append(targets(kps, size, stride))
     out = {k: torch.from_numpy(np.stack([t[k] for t in ts])) for k in ts[0]}
