@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 import animetool_runtime as rt
-from animetool.data import DEFAULT_SOURCES, build, load_split
+from animetool.data import DEFAULT_SOURCES, build, load_split, read_index
 from animetool.footage import SPLITS
 from animetool.sources import resolve
 from animetool.pose_metrics import evaluate
@@ -73,7 +73,8 @@ class Split:
     """A split's frames and the reference's people on them (labelled once, cached in a folder beside the data)."""
 
     def __init__(self, data: Path, reference: str, split: str):
-        folder = data.with_name(f"{data.name}-{reference}")
+        same = read_index(data).get("teacher", {}).get("teacher") == reference  # the data's own labels will do
+        folder = data if same else data.with_name(f"{data.name}-{reference}")
         names = [n for n, s in SPLITS.items() if s == split]
         build(names, reference, folder)
         rows = load_split(folder, split, tuple(names))

@@ -219,3 +219,26 @@ def test_pasted_people_land_where_their_labels_say(small_data):
             hidden = covered[xy[:, 1], xy[:, 0]] > 0.5
             assert (after[hidden, 2] == 0).all() and np.array_equal(after[~hidden], before[~hidden])
     assert pasted >= 5
+
+
+def test_teacher_left_right_is_checked_on_the_mirror_image(small_data):
+    """A teacher whose labels follow the picture (its output on the mirror image is the same people mirrored, left and
+    right swapped) agrees; one that keeps left on the same side of the picture whichever way it faces (it guessed)
+    does not. The data folder records the check from the real teacher's run on each frame's mirror."""
+    from animetool.data import load_split, mirror_agrees
+    from animetool.models.coco import COCO_FLIP
+
+    with np.load(small_data / "sports2d-demo" / "labels.npz") as z:
+        assert z["lr_agrees"].shape == z["people"].shape[:2] and z["lr_agrees"].dtype == bool
+    people = np.concatenate([p for _, _, p in load_split(small_data, None)])
+    people = people[(people[:, :, 2] >= 0.5).sum(1) >= 10]
+    shoulders = np.abs(people[:, 5, 0] - people[:, 6, 0])
+    torso = np.linalg.norm(people[:, 5, :2] - people[:, 11, :2], axis=1)
+    people = people[shoulders > 0.3 * torso]  # facing the camera or away: left and right apart (in profile they coincide)
+    assert len(people) >= 3
+    width = 640
+    mirrored = people.copy()
+    mirrored[..., 0] = width - mirrored[..., 0]
+    assert mirror_agrees(people, mirrored[:, COCO_FLIP], width).all()
+    # the same labels on the mirror image without the swap: left stays left, so mapped back it is right
+    assert not mirror_agrees(people, mirrored, width).any()

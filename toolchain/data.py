@@ -83,13 +83,34 @@ def _frames(item: Item, every: int, limit: int | None) -> Iterator[tuple[int, np
         yield from frames(item.path, every, limit)
 
 
+def mirror_agrees(people: np.ndarray, mirrored: np.ndarray, width: int, margin: float = 0.05) -> np.ndarray:
+    """Per person of people (the teacher on a frame): False where the teacher, run on the frame's mirror image and
+    mapped back, labels that person's left and right the other way round (swapped OKS higher by more than margin):
+    the teacher guessed. A person the mirror run did not find counts as agreeing."""
+    from .models.coco import COCO_FLIP
+    from .pose_metrics import _oks
+
+    back = mirrored.copy()
+    back[..., 0] = width - back[..., 0]
+    back = back[:, COCO_FLIP]
+    ok = np.ones(len(people), bool)
+    for i, person in enumerate(people):
+        pairs = [(_oks(person, b), _oks(person, b[COCO_FLIP])) for b in back]
+        if pairs:
+            same, swapped = max(pairs, key=max)
+            ok[i] = swapped <= same + margin
+    return ok
+
+
 def label_item(item: Item, teacher: PoseTeacher, out: Path, every: int, limit: int | None,
                on_frame: Callable[[], None] = lambda: None) -> int:
-    """Frames (long side <= MAX_SIDE) and the teacher's people on them, written into out/<item> atomically."""
+    """Frames (long side <= MAX_SIDE) and the teacher's people on them, written into out/<item> atomically. The
+    teacher also labels each frame's mirror image: lr_agrees records, per person, whether both runs put left and
+    right on the same side (training skips frames where they do not)."""
     tmp = out / f".{item.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "frames").mkdir(parents=True)
-    ids, people, counts = [], [], []
+    ids, people, counts, agrees = [], [], [], []
     try:
         for i, rgb in _frames(item, every, limit):
             small = _shrink(rgb)
@@ -97,9 +118,12 @@ def label_item(item: Item, teacher: PoseTeacher, out: Path, every: int, limit: i
             found = teacher(small)[:MAX_PEOPLE]
             padded = np.zeros((MAX_PEOPLE, 17, 3), np.float32)
             padded[: len(found)] = found
+            agree = np.ones(MAX_PEOPLE, bool)
+            agree[: len(found)] = mirror_agrees(found, teacher(np.ascontiguousarray(small[:, ::-1])), small.shape[1])
             ids.append(i)
             people.append(padded)
             counts.append(len(found))
+            agrees.append(agree)
             on_frame()
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -112,7 +136,8 @@ def label_item(item: Item, teacher: PoseTeacher, out: Path, every: int, limit: i
     if not ids:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"{item.path}: no frames could be read")
-    np.savez(tmp / "labels.npz", frame_ids=np.array(ids), people=np.stack(people), count=np.array(counts))
+    np.savez(tmp / "labels.npz", frame_ids=np.array(ids), people=np.stack(people), count=np.array(counts),
+             lr_agrees=np.stack(agrees))
     final = out / item.name
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -164,15 +189,20 @@ def read_index(data: Path) -> dict:
         raise DataError(f"{data}/index.json: not valid JSON ({e})") from None
 
 
-def load_split(data: Path, split: str | None, items: tuple[str, ...] | None = None) -> list[tuple[str, Path, np.ndarray]]:
+def load_split(data: Path, split: str | None, items: tuple[str, ...] | None = None,
+               lr_agreed: bool = False) -> list[tuple[str, Path, np.ndarray]]:
     """[(item, frame path, people (P, 17, 3))] for every frame of the split (None: every split), of the named items
-    only when items is given."""
+    only when items is given; with lr_agreed, only frames where the teacher put every person's left and right on the
+    same side in the frame and in its mirror image (folders labelled before that check count as agreeing)."""
     index = read_index(data)
     rows = []
     for name, meta in index["items"].items():
         if (split is not None and meta["split"] != split) or (items is not None and name not in items):
             continue
         with np.load(Path(data) / name / "labels.npz") as z:
-            for fid, people, n in zip(z["frame_ids"], z["people"], z["count"]):
+            agrees = z["lr_agrees"] if "lr_agrees" in z.files else np.ones(z["people"].shape[:2], bool)
+            for fid, people, n, agree in zip(z["frame_ids"], z["people"], z["count"], agrees):
+                if lr_agreed and not agree[:n].all():
+                    continue
                 rows.append((name, Path(data) / name / "frames" / f"{fid:06d}.jpg", people[:n]))
     return rows

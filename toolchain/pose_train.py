@@ -34,9 +34,10 @@ LOAD_SIDE = 384
 
 
 def load_frames(data: Path, split: str) -> list[Frame]:
-    """Every frame of a split in memory at LOAD_SIDE (twice the input: zoom-in augmentation keeps its detail)."""
+    """Every frame of a split in memory at LOAD_SIDE (twice the input: zoom-in augmentation keeps its detail), but
+    those where the teacher's left and right flip with the mirror image (it guessed: the student would learn a coin toss)."""
     out = []
-    for _, path, people in load_split(data, split):
+    for _, path, people in load_split(data, split, lr_agreed=True):
         with Image.open(path) as im:
             s = min(1.0, LOAD_SIDE / max(im.size))
             im = im.convert("RGB").resize((round(im.width * s), round(im.height * s)), Image.BILINEAR, reducing_gap=2.0)
