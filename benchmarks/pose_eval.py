@@ -12,6 +12,8 @@ edge miss rate, overlap recall (toolchain/pose_metrics.py) for the student in Py
 precision, and for BlazePose lite and full in their own two-stage pipeline. Latency: whole frame (pre-processing,
 model(s), decoding) per frame, all in the same runtime process and thread count. MoveNet is not a row: its only
 registry copy is a TF.js graph, which nothing here runs without TensorFlow.
+Everyday photos (the photos split: a street, a close-up, seated groups) are scored the same way, and the photos
+without people (the empty split: animals, a cartoon, buildings, fruit) count the people each model reports.
 Writes benchmarks/results/pose-<cpu>-<cores>.json and .md.
 """
 from __future__ import annotations
@@ -81,12 +83,12 @@ class Split:
         self.items = sorted({n for n, _, _ in rows})
         self.frames = [np.asarray(Image.open(p).convert("RGB")) for _, p, _ in rows]
         self.gt = [people for _, _, people in rows]
+        self.sizes = [(f.shape[1], f.shape[0]) for f in self.frames]
 
 
 def measure(fn, split: Split) -> dict:
     preds, ms = timed(fn, split.frames)
-    sizes = [(f.shape[1], f.shape[0]) for f in split.frames]
-    return {**evaluate(split.gt, preds, sizes), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90))}
+    return {**evaluate(split.gt, preds, split.sizes), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90))}
 
 
 HEADER = ["| model | AP (OKS) | mean OKS | single / multi | PCK@0.2 | mirrored | edge missed | overlap found "
@@ -114,7 +116,7 @@ def main() -> None:
     if not (args.data / "index.json").exists():
         build(DEFAULT_SOURCES, "blazepose", args.data)
     src = resolve(args.model)
-    val, test = Split(args.data, args.reference, "val"), Split(args.data, args.reference, "test")
+    val, test, photos, empty = (Split(args.data, args.reference, s) for s in ("val", "test", "photos", "empty"))
     with tempfile.TemporaryDirectory() as tmp:
         sweep = {}
         for size in sizes or [src.input_shape[-1]]:
@@ -132,15 +134,18 @@ def main() -> None:
             runs[f"student {e.format} {e.precision}"] = PoseEstimator(b.open_entry(e))
         runs["BlazePose lite (peer)"] = BlazePoseTeacher("lite", threads=args.threads)
         runs["BlazePose full (peer; the training teacher)"] = BlazePoseTeacher("full", threads=args.threads)
-        table = {}
+        table, photo_table = {}, {}
         for name, fn in runs.items():
             table[name] = measure(fn, test)
             print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in table[name].items()}, file=sys.stderr)
+            photo_table[name] = {**evaluate(photos.gt, [fn(f) for f in photos.frames], photos.sizes),
+                                 "on_empty": [len(fn(f)) for f in empty.frames]}
         file_bytes = {f"{e.format} {e.precision}": size_bytes(bundle / e.file) for e in b.manifest.models}
     d = device.describe()
     params = sum(p.numel() for p in src.module.parameters())
     result = {"device": d, "threads": args.threads, "model": args.model, "reference": args.reference,
               "val": val.items, "test": test.items, "val_frames": len(val.frames), "test_frames": len(test.frames),
+              "photos": photos.items, "empty": empty.items, "photo_results": photo_table,
               "student_params": params, "input_size": chosen, "results": table,
               "size_sweep_val": {str(k): v for k, v in sweep.items()}, "file_bytes": file_bytes}
     RESULTS.mkdir(exist_ok=True)
@@ -154,6 +159,13 @@ def main() -> None:
              "3% of the frame's edge not found (OKS < 0.5); overlap found: people whose box overlaps another's (IoU > 0.1), "
              "found.", "", *HEADER]
     lines += [row(name, r) for name, r in table.items()]
+    lines += ["", f"Everyday photos ({', '.join(photos.items)}: {sum(len(g) for g in photos.gt)} people labelled by "
+              f"{args.reference}) and photos without people ({', '.join(empty.items)}; {args.reference} reports "
+              f"{sum(len(g) for g in empty.gt)}):", "",
+              "| model | AP (OKS) | mean OKS | PCK@0.2 | found / labelled | people reported on the photos without people |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['ap']:.3f} | {r['mean_oks']:.3f} | {r['pck@0.2']:.3f} | {r['detections']} / {r['people']} "
+              f"| {sum(r['on_empty'])} |" for name, r in photo_table.items()]
     lines += ["", f"Input size chosen on the val split ({', '.join(val.items)}, {len(val.frames)} frames; "
               "`animetool export --imgsz`), student int8 TFLite:", "", *HEADER]
     lines += [row(f"{size} px", r) for size, r in sweep.items()]

@@ -21,7 +21,8 @@ from .footage import FOOTAGE, SPLITS, fetch_footage, frames
 from .teachers import BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
-DEFAULT_SOURCES = [n for n in FOOTAGE if n != "opencv-vtest"]  # vtest's pedestrians are too small for BlazePose
+# vtest's pedestrians are too small for BlazePose; the photos are for evaluation only (pose_eval labels them itself)
+DEFAULT_SOURCES = [n for n in FOOTAGE if n != "opencv-vtest" and SPLITS.get(n) not in ("photos", "empty")]
 MAX_SIDE = 640
 MAX_PEOPLE = 8
 
