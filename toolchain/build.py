@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from animetool_runtime.atomic import atomic_path
 from animetool_runtime.backends import FORMAT_BACKEND, trust
 from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
@@ -217,9 +218,8 @@ def refuse_non_bundle(out: Path) -> None:
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
-    tmp = root / f".{MANIFEST}.tmp"
-    tmp.write_text(manifest.to_json())
-    tmp.replace(root / MANIFEST)
+    with atomic_path(root / MANIFEST) as tmp:
+        tmp.write_text(manifest.to_json())
 
 
 def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -10,6 +9,8 @@ from typing import List, Optional
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from animetool_runtime.atomic import atomic_path
 
 from .animate_cmd import animate
 from .console import console, fail, interrupted, progress, quiet_tools, table_console
@@ -212,9 +213,8 @@ def bench(
     except _user_errors() as e:
         fail(str(e))
     if save:
-        tmp = save.with_name(f".{save.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(save)
+        with atomic_path(save) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
     if as_json:
         print(json.dumps(result, indent=2))
     else:

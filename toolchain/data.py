@@ -7,7 +7,6 @@ Each item is written atomically, so an interrupted run resumes at the first item
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
+
+from animetool_runtime.atomic import atomic_path
 
 from .calib import IMAGE_EXTS, read_rgb
 from .footage import FOOTAGE, SPLITS, fetch_footage, frames
@@ -176,9 +177,8 @@ def build(sources: list[str], teacher_spec: str, out: Path, every: int = 1, limi
 
 
 def _write_index(index: dict, path: Path) -> None:
-    tmp = path.with_name(f".index.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
 
 
 def read_index(data: Path) -> dict:

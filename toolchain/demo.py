@@ -104,14 +104,14 @@ def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000) -> http.serve
 def fake_camera(src: Path, out: Path, width: int = 640, height: int = 360) -> Path:
     """A video as a y4m file (4:2:0, BT.601 full range) that Chromium plays as its camera with
     --use-fake-device-for-media-stream --use-file-for-fake-video-capture=OUT: the app tested on real footage."""
+    from animetool_runtime.atomic import atomic_path
     from animetool_runtime.image import resize_bilinear
     from animetool_runtime.video import Reader
 
     reader = Reader(src)
     half = lambda c: c.reshape(height // 2, 2, width // 2, 2).mean((1, 3))  # noqa: E731
-    tmp = out.with_name(f".{out.name}.partial")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
             f.write(f"YUV4MPEG2 W{width} H{height} F{reader.fps.numerator}:{reader.fps.denominator} Ip A1:1 C420jpeg\n".encode())
             for rgb in reader.frames():
                 x = resize_bilinear(rgb, height, width)
@@ -119,10 +119,8 @@ def fake_camera(src: Path, out: Path, width: int = 640, height: int = 360) -> Pa
                 f.write(b"FRAME\n")
                 for plane in (y, half((x[..., 2] - y) * 0.564 + 128), half((x[..., 0] - y) * 0.713 + 128)):
                     f.write(np.clip(plane + 0.5, 0, 255).astype(np.uint8).tobytes())
-        tmp.replace(out)
     finally:
         reader.close()
-        tmp.unlink(missing_ok=True)
     return out
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from animetool_runtime.atomic import atomic_path
+
 from .data import DEFAULT_SOURCES, build, read_index
 from .models import REGISTRY, create_model
 
@@ -63,9 +65,8 @@ def _summary(out: Path, trainer) -> dict:
 def _save(module: torch.nn.Module, out: Path, meta: dict) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp), metadata=meta)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp), metadata=meta)
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

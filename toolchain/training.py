@@ -14,6 +14,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from animetool_runtime.atomic import atomic_path
+
 
 def cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     warm = min(200, steps // 10 + 1)
@@ -55,10 +57,9 @@ class Trainer:
 
     def save(self) -> None:
         self.state.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state.with_name(self.state.name + ".tmp")
-        torch.save({**{k: v.state_dict() for k, v in self._parts().items()}, "step": self.step,
-                    "history": self.history}, tmp)
-        tmp.replace(self.state)
+        with atomic_path(self.state) as tmp:
+            torch.save({**{k: v.state_dict() for k, v in self._parts().items()}, "step": self.step,
+                        "history": self.history}, tmp)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
