@@ -1,6 +1,6 @@
 """Pose student vs BlazePose heavy on footage it never trained on, beside BlazePose lite and full as peers.
 
-    python benchmarks/pose_eval.py [--data runs/posedata] [--model pose-student-s] [--reference blazepose-heavy]
+    python benchmarks/pose_eval.py [--data runs/posedata-heavy] [--model pose-student-s] [--reference blazepose-heavy]
                                    [--threads 1] [--sizes 160,192,224,256]
 
 Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split (a camera of a lab scene the student
@@ -106,7 +106,8 @@ def row(name: str, r: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("runs/posedata"))
+    ap.add_argument("--data", type=Path, default=Path("runs/posedata-heavy"), help="data folder (made with the "
+                    "reference as teacher when missing)")
     ap.add_argument("--model", default=MODEL, help="registered pose model or a .safetensors checkpoint")
     ap.add_argument("--reference", default="blazepose-heavy", help="the labels' teacher (blazepose-heavy, -full, -lite)")
     ap.add_argument("--threads", type=int, default=1)
@@ -114,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     if not (args.data / "index.json").exists():
-        build(DEFAULT_SOURCES, "blazepose", args.data)
+        build(DEFAULT_SOURCES, args.reference, args.data)
     src = resolve(args.model)
     val, test, photos, empty = (Split(args.data, args.reference, s) for s in ("val", "test", "photos", "empty"))
     with tempfile.TemporaryDirectory() as tmp:
