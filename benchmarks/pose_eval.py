@@ -3,7 +3,7 @@
     python benchmarks/pose_eval.py [--data runs/posedata-heavy] [--model pose-student-s] [--reference blazepose-heavy]
                                    [--threads 1] [--sizes 160,192,224,256]
 
-Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split (a camera of a lab scene the student
+Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split (or given with --size) (a camera of a lab scene the student
 trained on from other cameras: the int8 TFLite student at each size of --sizes, best mean OKS), then every row is
 measured once on the test split (a scene never trained on: Pose2Sim's multi-person lab, all four cameras). Reference
 labels: --reference (BlazePose heavy by default, not the training teacher) on the same frames, cached beside --data.
@@ -86,6 +86,17 @@ class Split:
         self.sizes = [(f.shape[1], f.shape[0]) for f in self.frames]
 
 
+def trained_on(spec: str) -> list[str]:
+    """The data items a model's weights were trained on (their metadata's "data"), to flag a test it has seen."""
+    from safetensors import safe_open
+
+    from animetool.models import REGISTRY
+
+    path = Path(spec) if spec.endswith(".safetensors") else REGISTRY[spec].weights_path
+    with safe_open(str(path), "pt") as f:
+        return sorted(json.loads((f.metadata() or {}).get("data", "{}")))
+
+
 def measure(fn, split: Split) -> dict:
     preds, ms = timed(fn, split.frames)
     return {**evaluate(split.gt, preds, split.sizes), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90))}
@@ -112,6 +123,9 @@ def main() -> None:
     ap.add_argument("--reference", default="blazepose-heavy", help="the labels' teacher (blazepose-heavy, -full, -lite)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sizes", default="160,192,224,256", help="input sizes chosen among on val (int8 TFLite)")
+    ap.add_argument("--tag", help="results file name suffix, for a model that is not the default (pose-<cpu>-<tag>.md)")
+    ap.add_argument("--size", type=int, help="measure the test split at this input size instead of val's choice "
+                    "(e.g. the size a default model was registered with)")
     args = ap.parse_args()
     sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     if not (args.data / "index.json").exists():
@@ -125,7 +139,8 @@ def main() -> None:
             sb = rt.load(Path(tmp) / f"s{size}", threads=args.threads)
             sweep[size] = measure(PoseEstimator(sb.model(task="pose")), val)
             print(f"val: int8 TFLite at {size} px", sweep[size], file=sys.stderr)
-        chosen = max(sweep, key=lambda k: sweep[k]["mean_oks"])
+        best = max(sweep, key=lambda k: sweep[k]["mean_oks"])
+        chosen = args.size or best
         bundle = Path(tmp) / "pose"
         export(args.model, bundle, "-t", "onnx,tflite,openvino", "-p", "fp32,int8", "--imgsz", str(chosen))
         b = rt.load(bundle, threads=args.threads)
@@ -134,7 +149,7 @@ def main() -> None:
         for e in b.manifest.models:
             runs[f"student {e.format} {e.precision}"] = PoseEstimator(b.open_entry(e))
         runs["BlazePose lite (peer)"] = BlazePoseTeacher("lite", threads=args.threads)
-        runs["BlazePose full (peer; the training teacher)"] = BlazePoseTeacher("full", threads=args.threads)
+        runs["BlazePose full (peer)"] = BlazePoseTeacher("full", threads=args.threads)
         table, photo_table = {}, {}
         for name, fn in runs.items():
             table[name] = measure(fn, test)
@@ -147,15 +162,20 @@ def main() -> None:
     result = {"device": d, "threads": args.threads, "model": args.model, "reference": args.reference,
               "val": val.items, "test": test.items, "val_frames": len(val.frames), "test_frames": len(test.frames),
               "photos": photos.items, "empty": empty.items, "photo_results": photo_table,
-              "student_params": params, "input_size": chosen, "results": table,
+              "student_params": params, "input_size": chosen, "val_best_size": best, "results": table,
               "size_sweep_val": {str(k): v for k, v in sweep.items()}, "file_bytes": file_bytes}
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"pose-{device.slug(d)}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = RESULTS / f"pose-{device.slug(d)}{'-' + args.tag if args.tag else ''}"
     people = sum(len(g) for g in test.gt)
-    lines = [f"Test split, a scene never trained on: {', '.join(test.items)} ({len(test.frames)} frames, {people} people "
+    seen = [n for n in trained_on(args.model) if n in test.items]
+    result["test_items_trained_on"] = seen
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    scene = (f"NOT held out for this model, which trained on {', '.join(seen)} (the same scene, other cameras)" if seen
+             else "a scene never trained on")
+    lines = [f"Test split, {scene}: {', '.join(test.items)} ({len(test.frames)} frames, {people} people "
              f"labelled by {args.reference}). Student: {args.model}, {params / 1e6:.2f} M parameters, {chosen} px input "
-             f"(chosen on val). Device: {device.short(d)}, {args.threads} thread(s).", "",
+             f"({'chosen on val' if chosen == best else f'given with --size; val prefers {best} px'}). "
+             f"Device: {device.short(d)}, {args.threads} thread(s).", "",
              "mirrored: matched people whose left/right-swapped prediction scores higher; edge missed: people within "
              "3% of the frame's edge not found (OKS < 0.5); overlap found: people whose box overlaps another's (IoU > 0.1), "
              "found.", "", *HEADER]
