@@ -21,7 +21,8 @@ def data(
     threads: Optional[int] = typer.Option(None, help="teacher threads (default: all cores)"),
     as_json: bool = typer.Option(False, "--json", help="print the index as JSON"),
 ) -> None:
-    """Extract frames of real footage and cache the teacher's pose pseudo-labels for distillation."""
+    """Extract frames of real footage and cache the teacher's pose pseudo-labels for distillation (the teacher also
+    labels each frame's mirror image; training skips frames where it swaps someone's left and right)."""
     from .data import DEFAULT_SOURCES, DataError, build
 
     if every < 1 or (limit is not None and limit < 1):
