@@ -192,6 +192,10 @@ def test_pose_metrics_name_mirrored_edge_and_overlapping_people(small_data):
     assert partial["edge_miss_rate"] == 1.0 and partial["overlap_recall"] == 0.0
     assert partial["mean_oks"] == pytest.approx(0.25)
 
+    none = evaluate(gt, [np.zeros((0, 17, 3), np.float32)] * 2, sizes)  # a model that finds nobody still has a row
+    assert none["mean_oks"] == 0 and none["ap"] == 0 and none["edge_miss_rate"] == 1.0 and none["overlap_recall"] == 0
+    assert none["mirror_rate"] is None and none["multi_mean_oks"] == 0
+
 
 def test_pasted_people_land_where_their_labels_say(small_data):
     """Training's synthetic crowds: people cut from other real frames are pasted over a real crop, each with its own

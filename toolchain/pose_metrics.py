@@ -76,14 +76,14 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
 
     coco, det = _coco(gt, pred)
     result = {"frames": len(gt), "people": int(sum(len(g) for g in gt)), "detections": int(sum(len(p) for p in pred))}
-    if det is None:
-        return {**result, "ap": 0.0, "ap50": 0.0, "mean_oks": 0.0, "pck@0.2": 0.0}
-    ev = COCOeval(coco, det, "keypoints")
-    ev.params.kpt_oks_sigmas = SIGMAS
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    ev = None  # no prediction at all: nothing to match, every reference person scores 0
+    if det is not None:
+        ev = COCOeval(coco, det, "keypoints")
+        ev.params.kpt_oks_sigmas = SIGMAS
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
     oks, hits, total = [], 0, 0
     mirrored, matched, single, multi = 0, 0, [], []
     overlap, edge = [], []  # found (bool) per overlapping / edge person
@@ -120,7 +120,8 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
             h, t = _pck(person, q)
             hits, total = hits + h, total + t
     mean = lambda v: float(np.mean(v)) if len(v) else None  # noqa: E731
-    return {**result, "ap": float(ev.stats[0]), "ap50": float(ev.stats[1]), "mean_oks": mean(oks) or 0.0,
+    ap, ap50 = (float(ev.stats[0]), float(ev.stats[1])) if ev is not None else (0.0, 0.0)
+    return {**result, "ap": ap, "ap50": ap50, "mean_oks": mean(oks) or 0.0,
             "pck@0.2": hits / total if total else 0.0, "single_mean_oks": mean(single), "multi_mean_oks": mean(multi),
             "mirror_rate": mirrored / matched if matched else None, "overlapping": len(overlap),
             "overlap_recall": mean(overlap), "at_edge": len(edge),
