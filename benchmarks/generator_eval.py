@@ -44,7 +44,8 @@ SHEET_ROWS = 8  # contact sheet: 4 random appearances and 4 read from real peopl
 
 
 def heldout_people(data: Path) -> list[tuple[np.ndarray, Path]]:
-    """Every camera-2 person (never in the generator's or calibration's poses) with enough keypoints, with the frame they were seen in (to read real appearances)."""
+    """Every camera-2 person (never in the generator's or calibration's poses) with enough keypoints, with the frame
+    they were seen in (to read real appearances)."""
     return [(p, frame) for _, frame, people in load_split(data, None, CAMERA_2) for p in people
             if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 

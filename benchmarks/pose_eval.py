@@ -3,9 +3,9 @@
     python benchmarks/pose_eval.py [--data runs/posedata-heavy] [--model pose-student-s] [--reference blazepose-heavy]
                                    [--threads 1] [--sizes 160,192,224,256]
 
-Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split (or given with --size) (a camera of a lab scene the student
-trained on from other cameras: the int8 TFLite student at each size of --sizes, best mean OKS), then every row is
-measured once on the test split (a scene never trained on: Pose2Sim's multi-person lab, all four cameras). Reference
+Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split, a camera of a lab scene the student
+trained on from other cameras (the int8 TFLite student at each size of --sizes, best mean OKS; --size overrides the
+choice and the report says so), then every row is measured once on the test split (a scene never trained on: Pose2Sim's multi-person lab, all four cameras). Reference
 labels: --reference (BlazePose heavy by default, not the training teacher) on the same frames, cached beside --data.
 Figures: COCO keypoint AP, mean OKS (all people, single-person frames, multi-person frames), PCK@0.2, mirror rate,
 edge miss rate, overlap recall (toolchain/pose_metrics.py) for the student in PyTorch and each exported target x
@@ -33,8 +33,8 @@ from PIL import Image
 import animetool_runtime as rt
 from animetool.data import DEFAULT_SOURCES, build, load_split, read_index
 from animetool.footage import SPLITS
-from animetool.sources import resolve
 from animetool.pose_metrics import evaluate
+from animetool.sources import resolve
 from animetool.teachers import BlazePoseTeacher
 from animetool_runtime import device
 from animetool_runtime.manifest import size_bytes
@@ -87,12 +87,15 @@ class Split:
 
 
 def trained_on(spec: str) -> list[str]:
-    """The data items a model's weights were trained on (their metadata's "data"), to flag a test it has seen."""
+    """The data items a model's weights were trained on (their metadata's "data"), to flag a test it has seen; none
+    known for a model without animetool weights (module:factory)."""
     from safetensors import safe_open
 
     from animetool.models import REGISTRY
 
-    path = Path(spec) if spec.endswith(".safetensors") else REGISTRY[spec].weights_path
+    path = Path(spec) if spec.endswith(".safetensors") else REGISTRY[spec].weights_path if spec in REGISTRY else None
+    if path is None:
+        return []
     with safe_open(str(path), "pt") as f:
         return sorted(json.loads((f.metadata() or {}).get("data", "{}")))
 

@@ -153,8 +153,8 @@ class _Sigint:
 
     @staticmethod
     def unraisable(u) -> None:
-        """The Ctrl-C a finalizer swallowed is noted (seen) and silent: Python would print its traceback."""
-        if not (isinstance(u.exc_value, KeyboardInterrupt) or (u.exc_type and issubclass(u.exc_type, KeyboardInterrupt))):
+        """A Ctrl-C a finalizer swallowed stays silent (handler already set seen); Python would print its traceback."""
+        if not issubclass(u.exc_type, KeyboardInterrupt):
             sys.__unraisablehook__(u)
 
 

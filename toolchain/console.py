@@ -21,15 +21,19 @@ def table_console() -> Console:
     return out if out.is_terminal else Console(width=200)
 
 
-def fail(msg: str) -> None:
+def _error_line(msg: str) -> None:
     console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # paths may hold [ ] and :name:
+
+
+def fail(msg: str) -> None:
+    _error_line(msg)
     raise typer.Exit(2)
 
 
 def interrupted(msg: str) -> None:
     """Ctrl-C's one line, and the last one: a KeyboardInterrupt raised inside a tool (a finalizer, a traced op) can
     make it print its own stack at shutdown, so stderr is closed to everything after this line. Exit code 130, as a shell's."""
-    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+    _error_line(msg)
     console.file.flush()
     sys.stderr.flush()
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -18,12 +18,12 @@ from PIL import Image
 from animetool_runtime.atomic import atomic_path
 
 from .calib import IMAGE_EXTS, read_rgb
-from .footage import FOOTAGE, SPLITS, fetch_footage, frames
+from .footage import EVAL_ONLY, FOOTAGE, SPLITS, fetch_footage, frames
 from .teachers import BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 # vtest's pedestrians are too small for BlazePose; the photos are for evaluation only (pose_eval labels them itself)
-DEFAULT_SOURCES = [n for n in FOOTAGE if n != "opencv-vtest" and SPLITS.get(n) not in ("photos", "empty")]
+DEFAULT_SOURCES = [n for n in FOOTAGE if n != "opencv-vtest" and SPLITS.get(n) not in EVAL_ONLY]
 MAX_SIDE = 640
 MAX_PEOPLE = 8
 
@@ -90,14 +90,14 @@ def mirror_agrees(people: np.ndarray, mirrored: np.ndarray, width: int, margin: 
     mapped back, labels that person's left and right the other way round (swapped OKS higher by more than margin):
     the teacher guessed. A person the mirror run did not find counts as agreeing."""
     from .models.coco import COCO_FLIP
-    from .pose_metrics import _oks
+    from .pose_metrics import oks
 
     back = mirrored.copy()
     back[..., 0] = width - back[..., 0]
     back = back[:, COCO_FLIP]
     ok = np.ones(len(people), bool)
     for i, person in enumerate(people):
-        pairs = [(_oks(person, b), _oks(person, b[COCO_FLIP])) for b in back]
+        pairs = [(oks(person, b), oks(person, b[COCO_FLIP])) for b in back]
         if pairs:
             same, swapped = max(pairs, key=max)
             ok[i] = swapped <= same + margin

@@ -60,6 +60,7 @@ FOOTAGE: dict[str, Asset] = {
 # multi-person lab from all four cameras (2-4 people, overlapping, at the frame's edges), reported once. val: a camera
 # viewpoint of the single-person lab, where sizes, thresholds and checkpoints are chosen.
 # photos / empty: everyday photos with and without people, evaluation only (not in the default data).
+EVAL_ONLY = ("photos", "empty")
 SPLITS = {"pose2sim-single-cam02": "val", **{f"pose2sim-multi-cam0{c}": "test" for c in range(1, 5)},
           **{n: "photos" for n in FOOTAGE if n.startswith(("ultralytics-", "labelme-"))},
           **{f"opencv-{n.split('.')[0].lower()}": "empty" for n in _PEOPLE_FREE}}
@@ -67,7 +68,7 @@ SPLITS = {"pose2sim-single-cam02": "val", **{f"pose2sim-multi-cam0{c}": "test" f
 CAMERA_2 = ("pose2sim-single-cam02", "pose2sim-multi-cam02")
 # What export calibrates on by default: PyPI clips without camera 2, so a fresh machine needs no apt lists.
 CALIBRATION_CLIPS = [n for n, a in FOOTAGE.items() if a.package.registry == "pypi" and n not in CAMERA_2
-                     and SPLITS.get(n) not in ("photos", "empty")]
+                     and SPLITS.get(n) not in EVAL_ONLY]
 
 
 def fetch_footage(names: list[str] | None = None) -> dict[str, Path]:

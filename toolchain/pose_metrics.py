@@ -49,7 +49,7 @@ def _coco(gt: list[np.ndarray], pred: list[np.ndarray]):
     return coco, det
 
 
-def _oks(g: np.ndarray, p: np.ndarray) -> float:
+def oks(g: np.ndarray, p: np.ndarray) -> float:
     """COCO's OKS of prediction p against reference g (as pycocotools: every keypoint of p counts), _coco's area."""
     vis = g[:, 2] >= VISIBLE
     _, _, w, h = _box(g)
@@ -84,11 +84,11 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
-    oks, hits, total = [], 0, 0
+    scores, hits, total = [], 0, 0
     mirrored, matched, single, multi = 0, 0, [], []
     overlap, edge = [], []  # found (bool) per overlapping / edge person
     for i, (g, p) in enumerate(zip(gt, pred)):
-        boxes = [np.r_[b[:2], b[:2] + b[2:]] for b in (np.array(_box(person)) for person in g)]  # x0 y0 x1 y1
+        boxes = [np.array([x, y, x + w, y + h]) for x, y, w, h in map(_box, g)]  # x0 y0 x1 y1, as iou takes them
         # computeOks: rows are detections by descending score (stable), columns the reference people in order
         ious = np.asarray(ev.computeOks(i, 1)) if len(p) else np.zeros((0, len(g)))
         order = np.argsort(-p[:, :, 2].mean(1), kind="mergesort") if len(p) else []
@@ -100,7 +100,7 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
             free = [r for r in range(ious.shape[0]) if r not in used]
             r = max(free, key=lambda r: ious[r, j]) if free else None
             score = float(ious[r, j]) if r is not None else 0.0
-            oks.append(score)
+            scores.append(score)
             (single if len(g) == 1 else multi).append(score)
             if any(iou(boxes[j], b) > OVERLAP for k, b in enumerate(boxes) if k != j):
                 overlap.append(score >= FOUND)
@@ -116,12 +116,12 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
             q = p[order[r]]
             if score > 0.1:  # a match, not a neighbour's leftovers
                 matched += 1
-                mirrored += _oks(person, q[COCO_FLIP]) > _oks(person, q)
+                mirrored += oks(person, q[COCO_FLIP]) > oks(person, q)
             h, t = _pck(person, q)
             hits, total = hits + h, total + t
     mean = lambda v: float(np.mean(v)) if len(v) else None  # noqa: E731
     ap, ap50 = (float(ev.stats[0]), float(ev.stats[1])) if ev is not None else (0.0, 0.0)
-    return {**result, "ap": ap, "ap50": ap50, "mean_oks": mean(oks) or 0.0,
+    return {**result, "ap": ap, "ap50": ap50, "mean_oks": mean(scores) or 0.0,
             "pck@0.2": hits / total if total else 0.0, "single_mean_oks": mean(single), "multi_mean_oks": mean(multi),
             "mirror_rate": mirrored / matched if matched else None, "overlapping": len(overlap),
             "overlap_recall": mean(overlap), "at_edge": len(edge),

@@ -145,7 +145,7 @@ def add_people(img: np.ndarray, kps: np.ndarray, frames: list[Frame], rng: np.ra
             kps = kps.copy()
             kps[..., 2] = np.where(covered, 0.0, kps[..., 2])
         img = pimg * m[..., None] + img * (1 - m[..., None])
-        kps = np.concatenate([kps.reshape(-1, 17, 3), pk])
+        kps = np.concatenate([kps, pk])
     return img, kps
 
 
