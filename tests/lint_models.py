@@ -72,6 +72,19 @@ class Unbalanced(nn.Module):
         return self.head(self.mid(self.body(x)))
 
 
+class Shuffle(nn.Module):
+    """ShuffleNet's channel shuffle: shapes read with x.size() then view (what broke Core ML under NumPy 2.4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        b, c, h, w = y.size()
+        return y.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+
+
 class Branchy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2 if float(x.mean()) > 0.5 else x  # a Python branch on a value: no static graph
@@ -93,6 +106,11 @@ def saturating() -> nn.Module:
 def unbalanced() -> nn.Module:
     torch.manual_seed(0)
     return Unbalanced()
+
+
+def shuffle() -> nn.Module:
+    torch.manual_seed(0)
+    return Shuffle()
 
 
 def branchy() -> nn.Module:

@@ -172,3 +172,39 @@ def test_keep_float_reaches_core_ml(tmp_path):
                                   for block in f.block_specializations.values() for op in block.operations)
         counts[k] = (ops["quantize"], ops["constexpr_affine_dequantize"])
     assert counts["auto"][0] == counts["none"][0] - 1 and counts["auto"][1] == counts["none"][1] - 1, counts
+
+
+def test_export_keeps_going_and_lists_what_failed(tmp_path):
+    """Like `yolo benchmark`: a target that cannot take the model gets a row with a one-line reason naming the user's
+    line; the targets that can are written, checked and benchmarked; the exit status says something failed."""
+    out = tmp_path / "b"
+    r = cli("export", "lint_models:branchy", "--input-shape", "1,3,32,32", "-t", "onnx,openvino", "-o", str(out), "--json")
+    assert r.returncode == 1, r.stderr
+    manifest = json.loads(r.stdout)
+    assert [m["file"] for m in manifest["models"]] == ["branchy.fp32.xml"]
+    assert manifest["models"][0]["parity"]["status"] == "ok"
+    (failed,) = manifest["failed"]
+    assert (failed["name"], failed["format"], failed["precision"]) == ("branchy", "onnx", "fp32")
+    assert "depends on the input's values" in failed["reason"] and "lint_models.py:" in failed["reason"]
+    assert "\n" not in failed["reason"] and len(failed["reason"]) < 400
+    assert sorted(p.name for p in out.iterdir()) == ["branchy.fp32.bin", "branchy.fp32.xml", "manifest.json", "reference"]
+    assert cli("verify", str(out)).returncode == 0
+    bench = cli("bench", str(out), "--runs", "2", "--warmup", "0", "--json")
+    assert bench.returncode == 1
+    assert [(row["format"], row["status"]) for row in json.loads(bench.stdout)["rows"]] == [("openvino", "ok"), ("onnx", "export-failed")]
+
+
+def test_export_where_every_target_fails_writes_nothing(tmp_path):
+    r = cli("export", "lint_models:branchy", "--input-shape", "1,3,32,32", "-t", "onnx", "-o", str(tmp_path / "b"))
+    last = r.stderr.strip().splitlines()[-1]  # after the progress bar's last frame
+    assert r.returncode == 2 and "Traceback" not in r.stderr and last.startswith("error: branchy: onnx fp32 export failed")
+    assert not (tmp_path / "b").exists() and os.listdir(tmp_path) == []
+
+
+def test_core_ml_converts_shapes_read_from_size(tmp_path):
+    """apple/coremltools#2633 (NumPy 2.4 refuses int() of a 1-element array) patched in the exporter: ShuffleNet's
+    channel shuffle converts."""
+    r = cli("export", "lint_models:shuffle", "--input-shape", "1,3,32,32", "-t", "coreml", "-o", str(tmp_path / "b"), "--json")
+    assert r.returncode == 0, r.stderr
+    (m,) = json.loads(r.stdout)["models"]
+    assert m["parity"]["status"] in ("structural-ok", "ok") and m["outputs"][0]["shape"] == [1, 8, 32, 32]

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import os
 import re
 import shutil
 import signal
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
+import traceback
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,7 +23,7 @@ import torch
 
 from animetool_runtime.atomic import atomic_path
 from animetool_runtime.backends import FORMAT_BACKEND, trust
-from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
+from animetool_runtime.manifest import FORMATS, MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
 from . import __version__, calib
 from .export import ExportJob, targets
@@ -237,6 +240,43 @@ def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
     return rel
 
 
+_DATA_DEPENDENT = ("GuardOnDataDependentSymNode", "DataDependentOutputException", "UserError")
+REASON_CHARS = 300
+
+
+def _model_frame(chain: list[BaseException]) -> traceback.FrameSummary | None:
+    """The innermost line of the user's own code in the failures' tracebacks (not Python's, a package's or ours)."""
+    skip = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+            str(Path(__file__).parent))
+    for c in reversed(chain):
+        frames = [f for f in traceback.extract_tb(c.__traceback__) if not f.filename.startswith(skip)
+                  and not f.filename.startswith("<") and "site-packages" not in f.filename]
+        if frames:
+            return frames[-1]
+    return None
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for a converter's failure: the innermost cause's first line (a wrapper's "Failed to export ... Next
+    steps:" says nothing), what a data-dependent graph means, the model's source line where a tool names it, at most
+    REASON_CHARS characters (a detector's dump can be a 5,000-character line)."""
+    chain, seen = [], set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    texts = [re.sub(r"\x1b\[[0-9;]*m", "", str(c)).strip() for c in chain]  # torch colours its errors
+    inner = next(((c, t) for c, t in zip(reversed(chain), reversed(texts)) if t), (chain[0], ""))
+    msg = inner[1].splitlines()[0].strip() if inner[1] else type(inner[0]).__name__
+    if type(inner[0]).__name__ in _DATA_DEPENDENT and "data-dependent" in msg:
+        msg = ("the graph depends on the input's values (a Python if on a tensor, .item(), a detector's NMS or decoding "
+               "inside forward): keep that out of the exported model, or use torch.cond")
+    where = _model_frame(chain)
+    if where:
+        msg += f"; at {Path(where.filename).name}:{where.lineno}: {where.line}"
+    return msg if len(msg) <= REASON_CHARS else msg[:REASON_CHARS - 1] + "…"
+
+
 def _run(target, job: ExportJob, name: str):
     """The target's exporter on one job; its faults become one-line ExportErrors, a Ctrl-C stays an interrupt."""
     try:
@@ -249,10 +289,17 @@ def _run(target, job: ExportJob, name: str):
     except Exception as e:
         if _interrupted(e):  # a tool turned Ctrl-C into its own error: still an interrupt
             raise KeyboardInterrupt from None
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its errors
-        msg = text.splitlines()[0] if text else type(e).__name__
+        msg = failure_reason(e)
         hint = "" if os.environ.get("ANIMETOOL_VERBOSE") else " (ANIMETOOL_VERBOSE=1 shows the tools' log)"
         raise ExportError(f"{name}: {target.name} {job.precision} export failed: {msg}{hint}") from e
+
+
+def _remove_partial(root: Path, stem: str, fmt: str) -> None:
+    """What a failed exporter left of its file (stem + the format's suffixes: an OpenVINO .bin, ONNX external data, an
+    .mlpackage folder), so the bundle holds only files its manifest lists; other formats' files of stem stay."""
+    for suffix in [FORMATS[fmt]] + ([".bin"] if fmt == "openvino" else []):
+        for p in root.glob(f"{glob.escape(stem)}{suffix}*"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path: Path | None, ref: str,
@@ -273,15 +320,18 @@ def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path:
 
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
                   out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True,
-                  keep_float: str = "auto") -> Manifest:
+                  keep_float: str = "auto", on_failed: Callable[[dict], None] = lambda f: None) -> Manifest:
     """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
     file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start.
-    keep_float: which layers int8 files leave in float (keep_float_for)."""
+    keep_float: which layers int8 files leave in float (keep_float_for). A cell whose exporter fails is listed in the
+    manifest's `failed` with its one-line reason (on_failed hears of it) and the others go on; nothing is written
+    only when every cell failed."""
     from .verify import verify_entry  # verify imports this module
 
     refuse_non_bundle(Path(out))
     table = targets()
     entries: list[ModelEntry] = []
+    failed: list[dict[str, str]] = []
     with _noting_sigint(), atomic_output(out) as root:
         for src in sources:
             with quiet_native():  # default generator calibration runs the pose teacher: LiteRT's INFO line
@@ -315,15 +365,23 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         res = _run(target, job, src.name)
                         return _entry(src, tname, job, res, root, calib_path, ref, time.perf_counter() - start)
 
-                    if prec == "int8" and keep_float == "auto":
-                        entry, tries = search(export_with, lambda e: verify_entry(root, e, threads=1), floats, ranked)
-                        if len(tries) > 1:
-                            entry.export["float_search"] = tries
-                    else:
-                        entry = export_with(floats if prec == "int8" else ())
-                    entries.append(entry)
+                    try:
+                        if prec == "int8" and keep_float == "auto":
+                            entry, tries = search(export_with, lambda e: verify_entry(root, e, threads=1), floats, ranked)
+                            if len(tries) > 1:
+                                entry.export["float_search"] = tries
+                        else:
+                            entry = export_with(floats if prec == "int8" else ())
+                        entries.append(entry)
+                    except ExportError as e:  # keep going, like `yolo benchmark`: the cell gets a row with its reason
+                        failed.append({"name": src.name, "format": tname, "precision": prec, "reason": str(e)})
+                        on_failed(failed[-1])
+                        _remove_partial(root, f"{src.name}.{prec}", tname)
                     _check_interrupt()
-        manifest = Manifest(models=entries, created_by=f"animetool {__version__}")
+        if not entries:
+            raise ExportError(failed[0]["reason"] if len(failed) == 1 else
+                              f"{len(failed)} exports failed, nothing written; the first: {failed[0]['reason']}")
+        manifest = Manifest(models=entries, created_by=f"animetool {__version__}", failed=failed)
         _check_interrupt()
         write_manifest(root, manifest)
         if check:

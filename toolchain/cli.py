@@ -104,8 +104,10 @@ def export(
         interrupted(f"{out}: interrupted; nothing was written")
     if as_json:
         print(manifest.to_json())
-        return
-    _export_summary(out, manifest)
+    else:
+        _export_summary(out, manifest)
+    if manifest.failed:
+        raise typer.Exit(1)
 
 
 def _export_summary(out: Path, manifest) -> None:
@@ -118,7 +120,12 @@ def _export_summary(out: Path, manifest) -> None:
     for e in manifest.models:
         style = "red" if e.parity["status"] in ("failed", "parity-failed") else None
         t.add_row(e.file, f"{e.export['size_bytes'] / 1e6:.3f}", e.parity["status"], summary(e, e.parity), style=style)
+    for f in manifest.failed:
+        t.add_row(f"{f['name']} {f['format']} {f['precision']}", "-", "export-failed", f["reason"], style="red")
     show.print(t)
+    if manifest.failed:
+        show.print(f"[red]{len(manifest.failed)} export(s) failed[/red]; the bundle holds the {len(manifest.models)} "
+                   "that worked and its manifest lists the failed ones with their reasons", highlight=False, soft_wrap=True)
     failed = [e.key for e in manifest.models if e.parity["status"] in ("failed", "parity-failed")]
     if failed:
         show.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "
@@ -224,7 +231,7 @@ def bench(
             t.add_row(*cells(r))
         table_console().print(f"bench {bundle} on {device.short(d)}, {d['os']}", highlight=False, soft_wrap=True)
         table_console().print(t)
-    if any(r["status"] == "failed" for r in result["rows"]):
+    if any(r["status"] in ("failed", "export-failed") for r in result["rows"]):
         raise typer.Exit(1)
 
 

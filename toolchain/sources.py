@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import dataclasses
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,8 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
     mod_name, _, fn_name = spec.partition(":")
     if input_shape is None:
         raise SourceError(f"{spec}: a package.module:factory model needs --input-shape, e.g. 1,3,224,224")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` and uvicorn do: a module beside the user imports
     try:
         fn = getattr(importlib.import_module(mod_name), fn_name)
     except (ImportError, AttributeError) as e:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         d = result["device"]
         print(f"device: {d['cpu']} ({d['cores']} cores), {d['os']}, Python {d['python']}")
         print(format_table(result["rows"]))
-    return 0 if all(r["status"] != "failed" for r in result["rows"]) else 1
+    return 0 if all(r["status"] not in ("failed", "export-failed") for r in result["rows"]) else 1
 
 
 def _animate(args) -> int:

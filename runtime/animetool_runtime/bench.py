@@ -79,6 +79,12 @@ def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (
                 row.update(status="failed", reason=f"timed out after {timeout:.0f} s")
             rows.append(row)
             on_row(row)
+    for f in manifest.failed:  # cells the export could not make: a row each, as `yolo benchmark` gives them
+        backend = FORMAT_BACKEND.get(f["format"], f["format"])
+        if not backends or backend in backends or f["format"] in backends:
+            rows.append({"model": f["name"], "format": f["format"], "precision": f["precision"], "backend": backend,
+                         "status": "export-failed", "reason": f["reason"]})
+            on_row(rows[-1])
     return {"bundle": str(bundle), "device": device.describe(), "runs": runs, "rows": rows}
 
 

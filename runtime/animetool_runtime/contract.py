@@ -129,6 +129,10 @@ def validate(data: Any, where: str) -> None:
     check(isinstance(data.get("created_by", ""), str), "created_by", "a string", data.get("created_by"))
     for i, e in enumerate(data["models"]):
         _entry(check, e, f"models[{i}]")
+    check(isinstance(data.get("failed", []), list), "failed", "a list", data.get("failed"))
+    for i, f in enumerate(data.get("failed", [])):
+        check(isinstance(f, dict) and all(isinstance(f.get(k), str) for k in ("name", "format", "precision", "reason")),
+              f"failed[{i}]", "an object with name, format, precision and reason strings", f)
     keys = [(e["name"], e["format"], e["precision"]) for e in data["models"]]
     dup = next((k for k in keys if keys.count(k) > 1), None)
     check(dup is None, "models", "one entry per name x format x precision", "/".join(dup) if dup else None)

@@ -71,6 +71,8 @@ class Manifest:
     models: list[ModelEntry]
     created_by: str = ""
     schema: int = SCHEMA
+    # cells the export could not make, like `yolo benchmark`'s failed rows: {name, format, precision, reason}
+    failed: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -90,7 +92,7 @@ class Manifest:
 
         validate(data, str(path))
         return cls(models=[ModelEntry.from_dict(m) for m in data["models"]], created_by=data.get("created_by", ""),
-                   schema=SCHEMA)
+                   schema=SCHEMA, failed=list(data.get("failed", [])))
 
 
 def model_files(path: Path) -> list[Path]:

@@ -37,9 +37,32 @@ def _w8a8(job: ExportJob) -> torch.nn.Module:
     return quantizer.finalize(inplace=True)
 
 
+def _patch_scalar_casts() -> None:
+    """coremltools 9.0 folds aten::Int/Bool/Float of a constant with int(x.val); NumPy 2.4 refuses that for a 1-element
+    array (apple/coremltools#2633: "only 0-dimensional arrays can be converted to Python scalars", e.g. every
+    `b, c, h, w = x.size()` then view). The same cast, taking the one element first; idempotent."""
+    from coremltools.converters.mil.frontend.torch import ops
+
+    if getattr(ops._cast, "_animetool", False):
+        return
+    original = ops._cast
+
+    def _cast(context, node, dtype, dtype_name):
+        x = ops._get_inputs(context, node, expected=1)[0]
+        if x.can_be_folded_to_const() and isinstance(x.val, np.ndarray) and x.val.size == 1:
+            context.add(ops.mb.const(val=dtype(x.val.reshape(-1)[0].item()), name=node.name), node.name)
+            return
+        original(context, node, dtype, dtype_name)
+
+    _cast._animetool = True
+    ops._cast = _cast
+
+
 def _convert(module: torch.nn.Module, job: ExportJob, precision, target):
     """Trace (torch.export also converts, but gives no control over output names) and convert with float32 I/O."""
     import coremltools as ct
+
+    _patch_scalar_casts()
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings and torch's deprecation notice for quantize_per_tensor
