@@ -15,7 +15,7 @@ from animetool_runtime.atomic import atomic_path
 from .animate_cmd import animate
 from .console import console, fail, interrupted, progress, quiet_tools, table_console
 from .demo import demo
-from .lint_cmd import lint
+from .lint_cmd import MEAN_HELP, STD_HELP, lint
 from .train_cmd import data, distill_app, train_app
 
 quiet_tools()
@@ -46,6 +46,18 @@ def _shape(text: Optional[str], option: str = "--input-shape") -> Optional[tuple
         fail(f"{option} {text!r}: expected integers like 1,3,224,224")
 
 
+def _norm(mean: Optional[str], std: Optional[str]) -> dict[str, list[float]]:
+    """--mean/--std as {"mean": [...], "std": [...]} (only those given)."""
+    out = {}
+    for key, text in (("mean", mean), ("std", std)):
+        if text:
+            try:
+                out[key] = [float(t) for t in text.split(",")]
+            except ValueError:
+                fail(f"--{key} {text!r}: expected numbers like 0.485,0.456,0.406")
+    return out
+
+
 @app.command()
 def export(
     model: Optional[List[str]] = typer.Argument(None, help="registered name, checkpoint file, or package.module:factory; "
@@ -55,6 +67,8 @@ def export(
     calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs for int8 calibration "
                                                     "(default: scikit-image's sample photos)"),
     input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
+    mean: Optional[str] = typer.Option(None, help=MEAN_HELP),
+    std: Optional[str] = typer.Option(None, help=STD_HELP),
     imgsz: Optional[str] = typer.Option(None, help="image input size N or H,W instead of each model's own "
                                                    "(fully convolutional models; multiples of 32)"),
     keep_float: str = typer.Option("auto", help="int8: module paths to leave in float (comma list); auto: the layers "
@@ -79,7 +93,7 @@ def export(
         if p not in known:
             fail(f"unknown precision {p!r}; choose from {', '.join(sorted(known))} or all")
     try:
-        sources = [resolve(m, _shape(input_shape)) for m in (model or default_models())]
+        sources = [resolve(m, _shape(input_shape), _norm(mean, std)) for m in (model or default_models())]
         if imgsz:
             hw = _shape(imgsz, "--imgsz")
             if len(hw) not in (1, 2):

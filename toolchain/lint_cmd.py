@@ -10,12 +10,17 @@ from rich.table import Table
 
 from .console import console, fail, table_console
 
+MEAN_HELP = "module:factory models: per-channel mean the model was trained with, on [0, 1] RGB (ImageNet: 0.485,0.456,0.406)"
+STD_HELP = "module:factory models: per-channel std the model was trained with (ImageNet: 0.229,0.224,0.225)"
+
 STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
 def lint(
     model: str = typer.Argument(..., help="registered name, checkpoint file, or package.module:factory"),
     input_shape: Optional[str] = typer.Option(None, help="input shape for package.module:factory models, e.g. 1,3,224,224"),
+    mean: Optional[str] = typer.Option(None, help=MEAN_HELP),
+    std: Optional[str] = typer.Option(None, help=STD_HELP),
     calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs to measure ranges on "
                                                     "(default: what export calibrates int8 with)"),
     samples: int = typer.Option(16, min=1, help="calibration inputs to measure ranges on"),
@@ -27,13 +32,13 @@ def lint(
     Exits 1 when any warning or error is found."""
     from . import calib as calibration
     from .calib import CalibError
-    from .cli import _shape
+    from .cli import _norm, _shape
     from .lint import lint as run_lint
     from .sources import SourceError, resolve
 
     try:
         with console.status(f"lint {model}: capturing the graph and measuring ranges on {samples} inputs"):
-            src = resolve(model, _shape(input_shape))
+            src = resolve(model, _shape(input_shape), _norm(mean, std))
             inputs = calibration.load_inputs(calib, src.input_shape, src.preprocess, samples)
             findings = run_lint(src.module, inputs, src.name)
     except (SourceError, CalibError) as e:

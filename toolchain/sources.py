@@ -92,7 +92,7 @@ def _checkpoint(path: Path) -> Source:
     return _registered(arch, state, path, meta)
 
 
-def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
+def _factory(spec: str, input_shape: tuple[int, ...] | None, norm: dict[str, list[float]] | None = None) -> Source:
     mod_name, _, fn_name = spec.partition(":")
     if input_shape is None:
         raise SourceError(f"{spec}: a package.module:factory model needs --input-shape, e.g. 1,3,224,224")
@@ -102,11 +102,23 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None) -> Source:
         fn = getattr(importlib.import_module(mod_name), fn_name)
     except (ImportError, AttributeError) as e:
         raise SourceError(f"{spec}: cannot import factory ({e})") from None
-    module = fn()
+    try:
+        module = fn()
+    except Exception as e:  # the user's code: one line naming it, not a traceback
+        raise SourceError(f"{spec}: the factory raised {type(e).__name__}: "
+                          f"{(str(e).strip().splitlines() or [''])[0]}") from None
     if not isinstance(module, torch.nn.Module):
         raise SourceError(f"{spec}: factory returned {type(module).__name__}, not a torch.nn.Module")
     image = len(input_shape) == 4 and input_shape[1] in (1, 3)
     pre = {"kind": "image", "size": list(input_shape[2:]), "color": "RGB", "range": [0, 1]} if image else {"kind": "tensor"}
+    for key, values in (norm or {}).items():
+        if not image:
+            raise SourceError(f"{spec}: --{key} needs an NCHW image input (1 or 3 channels), not {list(input_shape)}")
+        if len(values) not in (1, input_shape[1]):
+            raise SourceError(f"{spec}: --{key} has {len(values)} values for {input_shape[1]} channels")
+        if key == "std" and min(values) <= 0:
+            raise SourceError(f"{spec}: --std must be positive, got {values}")
+        pre[key] = [float(v) for v in values] * (input_shape[1] // len(values))
     name = fn_name.replace("_", "-")
     prov = {"architecture": spec, "weights": "as built by the factory", "licence": "user-supplied (not recorded)"}
     return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, ["output"], prov)
@@ -140,7 +152,13 @@ def resized(src: Source, height: int, width: int) -> Source:
     return dataclasses.replace(src, input_shape=shape, preprocess={**src.preprocess, "size": [height, width]})
 
 
-def resolve(spec: str, input_shape: tuple[int, ...] | None = None) -> Source:
+def resolve(spec: str, input_shape: tuple[int, ...] | None = None, norm: dict[str, list[float]] | None = None) -> Source:
+    """norm: {"mean": [...], "std": [...]} a module:factory model was trained with, on [0, 1] RGB (torchvision's
+    ImageNet models: mean 0.485,0.456,0.406, std 0.229,0.224,0.225), so calibration, reference and the manifest's
+    pre-processing feed it what it expects; registered models declare their own."""
+    if norm and ":" not in spec:
+        raise SourceError(f"{spec}: --mean/--std are for package.module:factory models; registered models and "
+                          "checkpoints declare their own input")
     if spec in REGISTRY:
         return _registered(spec)
     path = Path(spec)
@@ -149,7 +167,7 @@ def resolve(spec: str, input_shape: tuple[int, ...] | None = None) -> Source:
             raise SourceError(f"{path}: checkpoint not found")
         return _checkpoint(path)
     if ":" in spec:
-        return _factory(spec, input_shape)
+        return _factory(spec, input_shape, norm)
     raise SourceError(f"{spec}: not a registered model ({', '.join(sorted(REGISTRY))}), checkpoint file or "
                       f"package.module:factory")
 
