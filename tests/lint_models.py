@@ -72,6 +72,24 @@ class Unbalanced(nn.Module):
         return self.head(self.mid(self.body(x)))
 
 
+class UnbalancedBN(nn.Module):
+    """Unbalanced with the loud channel made by a BatchNorm after the conv: OpenVINO folds the pair into one op named
+    after neither, which --keep-float must still reach."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU())
+        self.mid = nn.Sequential(nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16))
+        self.head = nn.Conv2d(16, 8, 1)
+        with torch.no_grad():
+            self.mid[1].weight[0] = 1000.0
+            self.mid[1].bias[0] = 1000.0
+            self.head.weight[:, 0] /= 1000.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.mid(self.body(x)))
+
+
 class Shuffle(nn.Module):
     """ShuffleNet's channel shuffle: shapes read with x.size() then view (what broke Core ML under NumPy 2.4)."""
 
@@ -106,6 +124,11 @@ def saturating() -> nn.Module:
 def unbalanced() -> nn.Module:
     torch.manual_seed(0)
     return Unbalanced()
+
+
+def unbalanced_bn() -> nn.Module:
+    torch.manual_seed(0)
+    return UnbalancedBN().eval()
 
 
 def shuffle() -> nn.Module:

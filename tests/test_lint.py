@@ -208,3 +208,15 @@ def test_core_ml_converts_shapes_read_from_size(tmp_path):
     assert r.returncode == 0, r.stderr
     (m,) = json.loads(r.stdout)["models"]
     assert m["parity"]["status"] in ("structural-ok", "ok") and m["outputs"][0]["shape"] == [1, 8, 32, 32]
+
+
+def test_keep_float_reaches_a_conv_folded_with_its_batchnorm(tmp_path):
+    """OpenVINO folds conv + BatchNorm into one op named after neither; --keep-float of their block still keeps that
+    conv's weights float (found through the BatchNorm's name): one int8 weight tensor fewer in the IR."""
+    int8_weights = {}
+    for k in ("mid", "none"):
+        r = cli("export", "lint_models:unbalanced_bn", "--input-shape", "1,3,32,32", "-t", "openvino", "-p", "int8",
+                "--keep-float", k, "-o", str(tmp_path / k), "--json")
+        assert r.returncode == 0, r.stderr
+        int8_weights[k] = (tmp_path / k / "unbalanced-bn.int8.xml").read_text().count('element_type="i8"')
+    assert int8_weights == {"mid": 2, "none": 3}
