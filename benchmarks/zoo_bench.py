@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from animetool_runtime import device
+from animetool_runtime.atomic import atomic_path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -152,6 +153,9 @@ def main() -> None:
         raise SystemExit(f"unknown zoo model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     targets, precisions = args.targets.split(","), args.precisions.split(",")
     results = []
+    d = device.describe()
+    args.results.mkdir(parents=True, exist_ok=True)
+    stem = args.results / f"zoo-{device.slug(d)}"
     with Progress() as bar:
         task = bar.add_task("zoo", total=len(names))
         for name in names:
@@ -159,13 +163,13 @@ def main() -> None:
             results.append(one_model(name, args.size or MODELS[name], args.targets, args.precisions, args.runs,
                                      args.bundles))
             bar.advance(task)
-    d = device.describe()
-    result = {"device": d, "runs": args.runs, "command": "python benchmarks/zoo_bench.py " + " ".join(sys.argv[1:]),
-              "totals": totals(results, targets, precisions), "int8_cost": int8_cost(results), "models": results}
-    args.results.mkdir(parents=True, exist_ok=True)
-    stem = args.results / f"zoo-{device.slug(d)}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
+            # written after every model: a long run stopped part-way still leaves the table of what it measured
+            result = {"device": d, "runs": args.runs, "command": "python benchmarks/zoo_bench.py " + " ".join(sys.argv[1:]),
+                      "totals": totals(results, targets, precisions), "int8_cost": int8_cost(results), "models": results}
+            with atomic_path(stem.with_suffix(".json")) as tmp:
+                tmp.write_text(json.dumps(result, indent=2) + "\n")
+            with atomic_path(stem.with_suffix(".md")) as tmp:
+                tmp.write_text(markdown(result))
     print(stem.with_suffix(".md").read_text())
 
 
