@@ -103,7 +103,8 @@ def _photo_batches(size: int, count: int = 64, batch: int = 16) -> list[torch.Te
 
 def _calibrated(model: nn.Module, size: int = 224) -> nn.Module:
     """Batch-norm running statistics re-estimated on real crops (a cumulative mean over the batches): the model in
-    eval mode (a detector then needs no targets, dropout stays off) with only its BN layers training."""
+    eval mode (dropout stays off) with only its BN layers training; a detector's backbone alone (its heads have no BN,
+    and decoding thousands of random boxes would take minutes)."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     model.eval()
     if bns:
@@ -111,9 +112,10 @@ def _calibrated(model: nn.Module, size: int = 224) -> nn.Module:
             m.reset_running_stats()
             m.momentum = None
             m.train()
+        run = model.backbone if hasattr(model, "anchor_generator") else model
         with torch.no_grad():
             for x in _photo_batches(size):
-                model(x)
+                run(x)
     return model.eval()
 
 
