@@ -107,7 +107,7 @@ def int8_cost(results: list[dict]) -> dict:
 def markdown(result: dict) -> str:
     d, t = result["device"], result["totals"]
     lines = [f"# Zoo: {len(result['models'])} architectures of the field through export, verify and bench", "",
-             f"Device: {device.short(d)}, {d['os']}, Python {d['python']}; CPU flags: {', '.join(d.get('cpu_features', [])) or '-'}; "
+             f"Device: {device.short(d)}, {d['os']}, Python {d['python']}; "
              f"{', '.join(f'{k} {v}' for k, v in d['packages'].items())}. Random weights (BN statistics re-estimated "
              f"on photo crops), ImageNet --mean/--std; {result['runs']} timed runs per row, 1 thread. "
              f"Command: `{result['command']}`.", "",

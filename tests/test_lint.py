@@ -220,3 +220,27 @@ def test_keep_float_reaches_a_conv_folded_with_its_batchnorm(tmp_path):
         assert r.returncode == 0, r.stderr
         int8_weights[k] = (tmp_path / k / "unbalanced-bn.int8.xml").read_text().count('element_type="i8"')
     assert int8_weights == {"mid": 2, "none": 3}
+
+
+def test_calibration_check_says_when_too_few_or_not_covering(tmp_path):
+    """int8 export checks its calibration set: too few inputs, or held-out inputs whose activations fall outside the
+    calibrated ranges (here the last inputs are three times brighter than all the calibration ones), each named in
+    the manifest and the summary; a set that covers passes quietly."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cases = {"few": rng.uniform(0, 1, (6, 3, 32, 32)),
+             "narrow": np.concatenate([rng.uniform(0, 0.3, (32, 3, 32, 32)), rng.uniform(0, 1, (4, 3, 32, 32))]),
+             "covering": rng.uniform(0, 1, (36, 3, 32, 32))}
+    for name, arr in cases.items():
+        np.save(tmp_path / f"{name}.npy", arr.astype(np.float32))
+        r = cli("export", "lint_models:clean", "--input-shape", "1,3,32,32", "-t", "onnx", "-p", "int8", "--calib",
+                str(tmp_path / f"{name}.npy"), "-o", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        check = json.loads((tmp_path / name / "manifest.json").read_text())["models"][0]["export"]["calibration_check"]
+        if name == "few":
+            assert check["samples"] == 5 and "only 5 calibration inputs" in check["warning"]  # one held out
+        elif name == "narrow":
+            assert "do not cover" in check["warning"] and check["outside"] > 0.01 and check["warning"] in " ".join(r.stdout.split())
+        else:
+            assert check["warning"] is None and check["held_out"] == 4

@@ -27,7 +27,7 @@ from animetool_runtime.manifest import FORMATS, MANIFEST, Manifest, ModelEntry, 
 
 from . import __version__, calib
 from .export import ExportJob, targets
-from .mixed import keep_float_for, search, sensitivity
+from .mixed import calibration_check, keep_float_for, search, sensitivity
 from .sources import Source
 
 CALIB_COUNT, REFERENCE_COUNT = 32, 4
@@ -342,6 +342,8 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
             ref = _reference(src, ref_inputs, root)
             example = torch.from_numpy(ref_inputs[0])
             floats = keep_float_for(src, keep_float, calib_inputs) if "int8" in precisions else ()
+            check_calib = calibration_check(src.module, calib_inputs, ref_inputs if held else []) \
+                if "int8" in precisions else None
             sensitive: list[str] | None = None
 
             def ranked() -> list[str]:  # measured once per model, only when an int8 file misses its bar
@@ -363,7 +365,10 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                                         keep_float=kept)
                         start = time.perf_counter()
                         res = _run(target, job, src.name)
-                        return _entry(src, tname, job, res, root, calib_path, ref, time.perf_counter() - start)
+                        entry = _entry(src, tname, job, res, root, calib_path, ref, time.perf_counter() - start)
+                        if prec == "int8":
+                            entry.export["calibration_check"] = check_calib
+                        return entry
 
                     try:
                         if prec == "int8" and keep_float == "auto":

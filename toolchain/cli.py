@@ -140,6 +140,9 @@ def _export_summary(out: Path, manifest) -> None:
     if manifest.failed:
         show.print(f"[red]{len(manifest.failed)} export(s) failed[/red]; the bundle holds the {len(manifest.models)} "
                    "that worked and its manifest lists the failed ones with their reasons", highlight=False, soft_wrap=True)
+    for name, check in {e.name: e.export.get("calibration_check") for e in manifest.models if e.precision == "int8"}.items():
+        if check and check["warning"]:
+            show.print(f"[yellow]{name} int8 calibration:[/yellow] {check['warning']}", highlight=False, soft_wrap=True)
     failed = [e.key for e in manifest.models if e.parity["status"] in ("failed", "parity-failed")]
     if failed:
         show.print(f"[red]{len(failed)} file(s) outside the parity bounds[/red] ({', '.join(failed)}); the runtime "

@@ -88,6 +88,62 @@ def sensitivity(module: nn.Module, inputs: list[np.ndarray]) -> list[str]:
     return sorted((n for n in scores if scores[n] > 0), key=lambda n: -scores[n])
 
 
+MIN_CALIB = 16  # fewer calibration inputs than this: int8 ranges come from too few activations
+OUTSIDE = 0.001  # share of held-out activations outside a layer's calibration range above which it is named
+
+
+def calibration_check(module: nn.Module, calib_inputs: list[np.ndarray], held_out: list[np.ndarray]) -> dict:
+    """Whether the calibration set is big enough and covers inputs it did not contain: every candidate layer's output
+    range over the calibration inputs, then the share of the held-out inputs' values that fall outside it (those an
+    int8 file clips). Returns {samples, held_out, worst_layer, outside, warning (None when fine)}."""
+    module = module.eval()
+    names = dict(module.named_modules())
+    ranges: dict[str, list[float]] = {}
+    outside: dict[str, list[int]] = {}
+    measuring = False
+
+    def hook(name: str):
+        def fn(m, args, out):
+            ts = _tensors(out)
+            if not ts or not ts[0].is_floating_point():
+                return
+            t = ts[0]
+            if not measuring:
+                lo, hi = ranges.get(name, (float("inf"), float("-inf")))
+                ranges[name] = [min(lo, float(t.min())), max(hi, float(t.max()))]
+            elif name in ranges:
+                lo, hi = ranges[name]
+                counts = outside.setdefault(name, [0, 0])
+                counts[0] += int(((t < lo) | (t > hi)).sum())
+                counts[1] += t.numel()
+        return fn
+
+    handles = [names[n].register_forward_hook(hook(n)) for n in candidates(module)]
+    try:
+        with torch.no_grad():
+            for x in calib_inputs:
+                module(torch.from_numpy(np.asarray(x, np.float32)))
+            measuring = True
+            for x in held_out:
+                module(torch.from_numpy(np.asarray(x, np.float32)))
+    finally:
+        for h in handles:
+            h.remove()
+    shares = {n: c[0] / c[1] for n, c in outside.items() if c[1]}
+    worst = max(shares, key=shares.get) if shares else None
+    share = shares.get(worst, 0.0) if worst else 0.0
+    warning = None
+    if len(calib_inputs) < MIN_CALIB:
+        warning = (f"only {len(calib_inputs)} calibration inputs (at least {MIN_CALIB}, ideally 32+ covering what the "
+                   "model will see): int8 ranges from few inputs clip the rest")
+    elif share > OUTSIDE:
+        warning = (f"the calibration inputs do not cover the held-out ones: {100 * share:.1f}% of {worst}'s values on "
+                   f"inputs not in the calibration set fall outside its calibrated range and are clipped; calibrate "
+                   "on more varied inputs, like those the model will see")
+    return {"samples": len(calib_inputs), "held_out": len(held_out), "worst_layer": worst,
+            "outside": round(share, 5), "warning": warning}
+
+
 def search(export: Callable[[tuple[str, ...]], object], parity: Callable[[object], dict], base: tuple[str, ...],
            ranked: Callable[[], list[str]]) -> tuple[object, list[dict]]:
     """Export with base float layers; while parity fails, again with 1, 2, 4, 8 more of ranked(). Returns the last
