@@ -27,13 +27,42 @@ class ExportJob:
     input_name: str = "input"
     output_names: list[str] = field(default_factory=lambda: ["output"])
     keep_float: tuple[str, ...] = ()  # int8: module paths (and their submodules) left in float
+    _folded: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def kept(self, path: str) -> bool:
-        """Whether the op of module path `path` stays in float in this job's int8 file."""
-        return any(path == k or path.startswith(k + ".") for k in self.keep_float)
+        """Whether the op of module path `path` stays in float in this job's int8 file. A converter that folds a conv
+        with its BatchNorm names the fused op after the BatchNorm (torch.onnx) or the op it feeds does (OpenVINO):
+        such a path counts as the conv's."""
+        if not self.keep_float or not path:
+            return False
+        if self._folded is None:
+            self._folded = folded_batchnorms(self.module, self.example)
+        return any(p == k or p.startswith(k + ".") for p in (path, self._folded.get(path, path)) for k in self.keep_float)
 
     def float_note(self) -> str:
         return f"; kept in float: {', '.join(self.keep_float)}" if self.keep_float else ""
+
+
+def folded_batchnorms(module: torch.nn.Module, example: torch.Tensor) -> dict[str, str]:
+    """BatchNorm module path -> the conv or linear whose output it normalises, seen in one forward pass."""
+    from torch import nn
+
+    made: dict[int, str] = {}
+    pairs: dict[str, str] = {}
+    hooks = []
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            hooks.append(m.register_forward_hook(lambda m, a, out, name=name: made.__setitem__(id(out), name)))
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            hooks.append(m.register_forward_hook(
+                lambda m, a, out, name=name: made.get(id(a[0])) and pairs.__setitem__(name, made[id(a[0])])))
+    try:
+        with torch.no_grad():
+            module(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return pairs
 
 
 @dataclass

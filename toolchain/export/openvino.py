@@ -34,45 +34,18 @@ def _module_path(op) -> str:
     return head[len("__module."):] if head.startswith("__module.") else ""
 
 
-def _folded(module, example) -> dict[str, str]:
-    """BatchNorm module path -> the conv or linear whose output it normalises, seen in one forward pass. OpenVINO's
-    frontend folds such a pair into one op named after neither (e.g. "Multiply_11540"); the op it feeds keeps the
-    BatchNorm's path, which this maps back to the conv's, so --keep-float reaches it."""
-    import torch
-    from torch import nn
-
-    made: dict[int, str] = {}
-    pairs: dict[str, str] = {}
-    hooks = []
-    for name, m in module.named_modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            hooks.append(m.register_forward_hook(lambda m, a, out, name=name: made.__setitem__(id(out), name)))
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            hooks.append(m.register_forward_hook(
-                lambda m, a, out, name=name: made.get(id(a[0])) and pairs.__setitem__(name, made[id(a[0])])))
-    try:
-        with torch.no_grad():
-            module(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return pairs
-
-
 def _kept_ops(model, job: ExportJob) -> list[str]:
-    """Friendly names of the ops of job.keep_float's modules: by the path the frontend put in their names, or, for a
-    conv folded with its BatchNorm, by the BatchNorm's path on the op it feeds."""
+    """Friendly names of the ops of job.keep_float's modules, by the module path the frontend put in their names; a
+    conv folded with its BatchNorm is named after neither (e.g. "Multiply_11540"), but the op it feeds carries the
+    BatchNorm's path, which job.kept maps to the conv's."""
     if not job.keep_float:
         return []
-    pairs = None
     names = []
     for op in model.get_ops():
         path = _module_path(op)
         if not path and op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul"):
-            pairs = _folded(job.module, job.example) if pairs is None else pairs
-            fed = [_module_path(t.get_node()) for t in op.output(0).get_target_inputs()]
-            path = next((pairs[f] for f in fed if f in pairs), "")
-        if path and job.kept(path):
+            path = next((p for t in op.output(0).get_target_inputs() for p in [_module_path(t.get_node())] if p), "")
+        if job.kept(path):
             names.append(op.get_friendly_name())
     return names
 
