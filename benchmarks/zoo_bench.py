@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--bundles", type=Path, default=ROOT / "runs" / "zoo")
     ap.add_argument("--results", type=Path, default=RESULTS, help="folder for zoo-<machine>.json/.md")
+    ap.add_argument("--update", action="store_true", help="re-measure --models only, keeping the other models' rows "
+                                                           "of this machine's results file (export again: delete "
+                                                           "their bundles first)")
     args = ap.parse_args()
     names = args.models.split(",")
     unknown = [n for n in names if n not in MODELS]
@@ -156,6 +159,10 @@ def main() -> None:
     d = device.describe()
     args.results.mkdir(parents=True, exist_ok=True)
     stem = args.results / f"zoo-{device.slug(d)}"
+    command = "python benchmarks/zoo_bench.py " + " ".join(sys.argv[1:])
+    earlier = json.loads(stem.with_suffix(".json").read_text()) if args.update and stem.with_suffix(".json").exists() else None
+    if earlier:
+        command = f"{earlier['command']}; then {command}"
     with Progress() as bar:
         task = bar.add_task("zoo", total=len(names))
         for name in names:
@@ -164,8 +171,12 @@ def main() -> None:
                                      args.bundles))
             bar.advance(task)
             # written after every model: a long run stopped part-way still leaves the table of what it measured
-            result = {"device": d, "runs": args.runs, "command": "python benchmarks/zoo_bench.py " + " ".join(sys.argv[1:]),
-                      "totals": totals(results, targets, precisions), "int8_cost": int8_cost(results), "models": results}
+            models = results
+            if earlier:  # this run's models in place of their earlier rows, the others kept, in zoo order
+                got = {r["model"]: r for r in earlier["models"]} | {r["model"]: r for r in results}
+                models = [got[n] for n in MODELS if n in got]
+            result = {"device": d, "runs": args.runs, "command": command,
+                      "totals": totals(models, targets, precisions), "int8_cost": int8_cost(models), "models": models}
             with atomic_path(stem.with_suffix(".json")) as tmp:
                 tmp.write_text(json.dumps(result, indent=2) + "\n")
             with atomic_path(stem.with_suffix(".md")) as tmp:
