@@ -121,7 +121,20 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None, norm: dict[str, lis
         pre[key] = [float(v) for v in values] * (input_shape[1] // len(values))
     name = fn_name.replace("_", "-")
     prov = {"architecture": spec, "weights": "as built by the factory", "licence": "user-supplied (not recorded)"}
-    return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, ["output"], prov)
+    return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, _output_names(module, input_shape), prov)
+
+
+def _output_names(module: torch.nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+    """"output", or output0, output1, ... for a module returning a tuple or list: every target names (and the
+    reference records) each of them. One eval pass on zeros; a module that cannot run on zeros keeps "output" (its
+    export says why)."""
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.zeros(input_shape))
+    except Exception:
+        return ["output"]
+    n = len(out) if isinstance(out, (tuple, list)) else 1
+    return ["output"] if n == 1 else [f"output{i}" for i in range(n)]
 
 
 def fault_at(module: torch.nn.Module, shape: tuple[int, ...]) -> str | None:
