@@ -34,7 +34,7 @@ def _w8a8(job: ExportJob) -> torch.nn.Module:
     with torch.no_grad():
         for x in job.calib:
             prepared(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-    return quantizer.finalize(inplace=True).eval()  # prepare() trains: stochastic depth would trace as bernoulli_
+    return quantizer.finalize(inplace=True)
 
 
 def _patch_scalar_casts() -> None:
