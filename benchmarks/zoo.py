@@ -13,6 +13,7 @@ here, never in the runtime.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Callable
 
 import numpy as np
@@ -81,8 +82,8 @@ def _torchvision():
     except RuntimeError as e:
         if "torchvision::" not in str(e) or _LIB is not None:
             raise
-    for name in [m for m in list(__import__("sys").modules) if m == "torchvision" or m.startswith("torchvision.")]:
-        del __import__("sys").modules[name]  # the half-imported package, so the next import starts clean
+    for name in [m for m in list(sys.modules) if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]  # the half-imported package, so the next import starts clean
     _LIB = torch.library.Library("torchvision", "DEF")
     for schema in _SCHEMAS:
         _LIB.define(schema)

@@ -93,6 +93,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _remove(p: Path) -> None:
+    """A file, link or folder gone (a link is removed, never followed)."""
+    shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+
+
 def recover(out: Path) -> None:
     """Tidy what a killed export (kill -9, power loss) left beside OUT: its partial folder or zip goes; an old bundle
     it had moved aside comes back to OUT if OUT is missing (only the two-rename fallback can leave that)."""
@@ -104,7 +109,7 @@ def recover(out: Path) -> None:
         if m.group(1) == "old" and not out.exists() and not out.is_symlink():
             p.rename(out)
         else:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            _remove(p)
 
 
 @contextlib.contextmanager
@@ -136,7 +141,7 @@ def atomic_output(out: Path) -> Iterator[Path]:
         else:
             out.rename(old)
             final.rename(out)
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        _remove(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         Path(f"{tmp}.zip").unlink(missing_ok=True)
@@ -299,7 +304,7 @@ def _remove_partial(root: Path, stem: str, fmt: str) -> None:
     .mlpackage folder), so the bundle holds only files its manifest lists; other formats' files of stem stay."""
     for suffix in [FORMATS[fmt]] + ([".bin"] if fmt == "openvino" else []):
         for p in root.glob(f"{glob.escape(stem)}{suffix}*"):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            _remove(p)
 
 
 def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path: Path | None, ref: str,
@@ -320,11 +325,11 @@ def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path:
 
 def export_bundle(sources: list[Source], target_names: list[str], precisions: list[str], calib_path: Path | None,
                   out: Path, on_step: Callable[[str], None] = lambda s: None, check: bool = True,
-                  keep_float: str = "auto", on_failed: Callable[[dict], None] = lambda f: None) -> Manifest:
+                  keep_float: str = "auto") -> Manifest:
     """Every source x target x precision into one bundle with its manifest and reference outputs; with check, every
     file is then run against PyTorch as `animetool verify` does and its parity is in the manifest from the start.
     keep_float: which layers int8 files leave in float (keep_float_for). A cell whose exporter fails is listed in the
-    manifest's `failed` with its one-line reason (on_failed hears of it) and the others go on; nothing is written
+    manifest's `failed` with its one-line reason and the others go on; nothing is written
     only when every cell failed."""
     from .verify import verify_entry  # verify imports this module
 
@@ -380,7 +385,6 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
                         entries.append(entry)
                     except ExportError as e:  # keep going, like `yolo benchmark`: the cell gets a row with its reason
                         failed.append({"name": src.name, "format": tname, "precision": prec, "reason": str(e)})
-                        on_failed(failed[-1])
                         _remove_partial(root, f"{src.name}.{prec}", tname)
                     _check_interrupt()
         if not entries:

@@ -44,10 +44,8 @@ def candidates(module: nn.Module) -> list[str]:
             and any(True for _ in m.parameters(recurse=False))]
 
 
-def sensitivity(module: nn.Module, inputs: list[np.ndarray]) -> list[str]:
-    """Candidate layers, most int8-sensitive first (the output error when only that layer's output is 8-bit)."""
-    module = module.eval()
-    xs = [torch.from_numpy(np.asarray(x, np.float32)) for x in inputs[:SAMPLES]]
+def _observe(module: nn.Module, layers: list[str], xs: list[torch.Tensor]) -> tuple[dict[str, tuple[float, float]], list]:
+    """Each layer's output range (its first floating tensor) over xs, and the model's outputs for each x."""
     names = dict(module.named_modules())
     ranges: dict[str, tuple[float, float]] = {}
 
@@ -55,21 +53,33 @@ def sensitivity(module: nn.Module, inputs: list[np.ndarray]) -> list[str]:
         def hook(m, args, out):
             ts = _tensors(out)
             if ts and ts[0].is_floating_point():
-                lo, hi = ranges.get(name, (0.0, 0.0))
+                lo, hi = ranges.get(name, (float("inf"), float("-inf")))
                 ranges[name] = (min(lo, float(ts[0].min())), max(hi, float(ts[0].max())))
         return hook
 
-    layers = candidates(module)
-    with torch.no_grad():
-        handles = [names[n].register_forward_hook(observe(n)) for n in layers]
-        refs = [_tensors(module(x)) for x in xs]
+    handles = [names[n].register_forward_hook(observe(n)) for n in layers]
+    try:
+        with torch.no_grad():
+            outs = [_tensors(module(x)) for x in xs]
+    finally:
         for h in handles:
             h.remove()
-        scores = {}
-        for n in layers:
-            if n not in ranges:
-                continue
-            lo, hi = ranges[n]
+    return ranges, outs
+
+
+def _as_tensors(inputs: list[np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.asarray(x, np.float32)) for x in inputs]
+
+
+def sensitivity(module: nn.Module, inputs: list[np.ndarray]) -> list[str]:
+    """Candidate layers, most int8-sensitive first (the output error when only that layer's output is 8-bit)."""
+    module = module.eval()
+    xs = _as_tensors(inputs[:SAMPLES])
+    names = dict(module.named_modules())
+    ranges, refs = _observe(module, candidates(module), xs)
+    scores = {}
+    with torch.no_grad():
+        for n, (lo, hi) in ranges.items():
 
             def quantize(m, args, out, lo=lo, hi=hi):
                 if isinstance(out, torch.Tensor):
@@ -98,34 +108,24 @@ def calibration_check(module: nn.Module, calib_inputs: list[np.ndarray], held_ou
     int8 file clips). Returns {samples, held_out, worst_layer, outside, warning (None when fine)}."""
     module = module.eval()
     names = dict(module.named_modules())
-    ranges: dict[str, list[float]] = {}
+    ranges, _ = _observe(module, candidates(module), _as_tensors(calib_inputs))
     outside: dict[str, list[int]] = {}
-    measuring = False
 
-    def hook(name: str):
+    def count(name: str):
         def fn(m, args, out):
             ts = _tensors(out)
-            if not ts or not ts[0].is_floating_point():
-                return
-            t = ts[0]
-            if not measuring:
-                lo, hi = ranges.get(name, (float("inf"), float("-inf")))
-                ranges[name] = [min(lo, float(t.min())), max(hi, float(t.max()))]
-            elif name in ranges:
+            if ts and ts[0].is_floating_point():
                 lo, hi = ranges[name]
                 counts = outside.setdefault(name, [0, 0])
-                counts[0] += int(((t < lo) | (t > hi)).sum())
-                counts[1] += t.numel()
+                counts[0] += int(((ts[0] < lo) | (ts[0] > hi)).sum())
+                counts[1] += ts[0].numel()
         return fn
 
-    handles = [names[n].register_forward_hook(hook(n)) for n in candidates(module)]
+    handles = [names[n].register_forward_hook(count(n)) for n in ranges]
     try:
         with torch.no_grad():
-            for x in calib_inputs:
-                module(torch.from_numpy(np.asarray(x, np.float32)))
-            measuring = True
-            for x in held_out:
-                module(torch.from_numpy(np.asarray(x, np.float32)))
+            for x in _as_tensors(held_out):
+                module(x)
     finally:
         for h in handles:
             h.remove()
