@@ -205,6 +205,14 @@ def test_conditioning_lays_out_what_the_renderer_draws(case):
             continue
         drawn = np.median(img[solid] / 255, 0)  # lit tone, shadow tone (x0.78) or the eyes' detail: the lit tone wins
         assert np.abs(drawn - getattr(look, colour)).max() < 0.12, (colour, drawn, getattr(look, colour))
+    # the head laid out as the renderer draws it (layout 3: its polygons, the fringe's bangs and the chin): every pixel
+    # drawn in the hair's or the skin's lit tone near the face lies under that colour's mask (layout 2: 91% of the skin)
+    head = np.zeros(alpha.shape, bool)
+    (x0, y0), (x1, y1) = pose[:5, :2].min(0) - 40, pose[:5, :2].max(0) + 40
+    head[int(y0):int(y1), int(x0):int(x1)] = True
+    for c, colour in ((1, "hair"),) + (((0, "skin"),) if case != "back" else ()):  # from behind: hair
+        drawn = head & (np.abs(img / 255 - getattr(look, colour)).max(-1) < 0.03)
+        assert drawn.sum() > 200 and (cover[c][drawn] > 0.5).mean() > 0.995, (colour, (cover[c][drawn] > 0.5).mean())
     eyes, mouth = maps[-2] > 0.2, maps[-1] > 0.9  # eyes: white 1, iris 0.6, pupil 0.25
     if case == "back":
         assert not eyes.any() and not mouth.any()

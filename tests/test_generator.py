@@ -14,13 +14,17 @@ def test_models_and_runtime_agree_on_conditioning():
     from animetool.models.generator import CONDITIONING_CHANNELS as in_models
     from animetool.models.generator import CONDITIONING_LAYOUT
     from animetool_runtime.character import APPEARANCE_FIELDS, SKELETON
+    from animetool_runtime.character import CONDITIONING_LAYOUT as RUNTIME_LAYOUT
 
     assert in_models == CONDITIONING_CHANNELS
     first = 17 + len(SKELETON)
     assert COLOUR_CHANNELS == (first, first + 15) and APPEARANCE_FIELDS[14] == "shoes_b"
+    assert CONDITIONING_LAYOUT == RUNTIME_LAYOUT
     for name in ("generator-teacher", "generator-student", "generator-student-256"):
         assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS
-        assert REGISTRY[name].preprocess["layout"] == CONDITIONING_LAYOUT
+    # the defaults learnt the layout the runtime builds; the stale teacher's bundles say it learnt an older one
+    assert [REGISTRY[n].preprocess["layout"] for n in ("generator-student", "generator-student-256")] == [RUNTIME_LAYOUT] * 2
+    assert REGISTRY["generator-teacher"].preprocess["layout"] < RUNTIME_LAYOUT
 
 
 def test_student_is_ten_times_cheaper():

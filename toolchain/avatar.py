@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from animetool_runtime.character import HAIR_STYLES, Appearance
-from animetool_runtime.figure import ARMS, LEGS, SIDE_LOCK, Figure, ponytail_x, unit as _unit
+from animetool_runtime.figure import ARMS, LEGS, Figure, arc, back_hair, hair_cap, head_points, nape, skull, unit as _unit
 
 SUPERSAMPLE = 3
 LIGHT = np.array([1.0, 1.0]) / math.sqrt(2)  # shadows fall on the side facing image right/down (light from upper left)
@@ -159,82 +159,49 @@ def _torso(pen: _Pen, b: Figure, a: Appearance) -> None:
 
 def _head_frame(b: Figure):
     """Head units (x across the face, y down it) -> canvas points."""
-    origin, rot, r = b.head_frame()
-    return lambda pts: origin + (np.asarray(pts, np.float64) @ rot) * r
-
-
-def _arc(r: float, start: float, stop: float, n: int) -> np.ndarray:
-    t = np.radians(np.linspace(start, stop, n))
-    return r * np.stack([np.cos(t), np.sin(t)], 1)
+    frame = b.head_frame()
+    return lambda pts: head_points(frame, pts)
 
 
 def _back_hair(b: Figure, a: Appearance) -> tuple[list, list]:
     """Hair that hangs behind the head (and, seen from behind, over it): long, bob or a ponytail; (fills, shadows)."""
-    f, style, shift = _head_frame(b), a.hair_style, (-0.2 * b.yaw, 0.0)
-    top = _arc(1.1, 0, -180, 9)
-    if style == "long":
-        shape = np.concatenate([top, [(-1.2, 0.9), (-1.1, 1.9), (-0.75, 1.7), (-0.4, 2.0), (0, 1.75), (0.4, 2.0),
-                                      (0.75, 1.7), (1.1, 1.9), (1.2, 0.9)]])
-    elif style == "bob":
-        shape = np.concatenate([top, [(-1.22, 0.95), (-0.6, 0.85), (0.0, 0.95), (0.6, 0.85), (1.22, 0.95)]])
-    elif style == "ponytail":
-        x = ponytail_x(b)
-        shape = np.array([(0.6 * x - 0.18, -0.75), (x - 0.3, 0.0), (x - 0.2, 1.2), (x, 1.9), (x + 0.25, 1.1),
-                          (x + 0.3, 0.0), (0.6 * x + 0.18, -0.75)])
-        shift = (0.0, 0.0)
-    else:
+    hair = back_hair(b, a.hair_style)
+    if hair is None:
         return [], []
-    shape = shape + shift
+    f, (shape, shift) = _head_frame(b), hair
     if not b.back:
         return [(f(shape), shade(a.hair, 0.85))], []  # behind the head: in its shadow
-    lit_edge = shift[0] + (0.12 if style == "ponytail" else 0.45)
+    lit_edge = shift + (0.12 if a.hair_style == "ponytail" else 0.45)
     return [(f(shape), a.hair)], [(f(np.c_[np.maximum(shape[:, 0], lit_edge), shape[:, 1]]), shade(a.hair))]
-
-
-def _cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
-    """Front hair (crown, side locks and the fringe's pointed bangs) and its shadow, in head units."""
-    side = SIDE_LOCK[style]
-    crown = _arc(1.1, 175, 365, 17)
-    if style == "spiky":
-        crown = crown * np.where(np.arange(17) % 2, 1.3, 1.0)[:, None]
-    tips = np.linspace(0.78, -0.78, 4) + 0.3 * yaw
-    tip_y = 0.28 if style == "spiky" else 0.14
-    fringe = [(0.92, -0.05)] + [p for x in tips for p in ((x + 0.2, -0.32), (x, tip_y))] + [(-0.92, -0.05)]
-    cap = np.concatenate([[(-1.08, side)], crown, [(1.08, side), (0.86, side * 0.75)], fringe, [(-0.86, side * 0.75)]])
-    shadow = np.concatenate([_arc(1.1, 320, 365, 5), [(1.08, side), (0.86, side * 0.75)], _arc(0.85, 365, 320, 5)])
-    return cap, shadow
 
 
 def _head(pen: _Pen, b: Figure, a: Appearance) -> None:
     f, yaw = _head_frame(b), b.yaw
     light, dark = tuple(np.clip(np.asarray(a.hair) * 1.25 + 0.18, 0, 1)), shade(a.hair)
-    ring = np.concatenate([_arc(0.92, 205, 255, 6), _arc(0.8, 255, 205, 6)])
-    skull = np.concatenate([_arc(1.0, 180, 360, 13), [(0.97, 0.4), (0.68 + 0.2 * yaw, 0.86), (0.25 * yaw, 1.08),
-                                                     (-0.68 + 0.2 * yaw, 0.86), (-0.97, 0.4)]])
+    ring = np.concatenate([arc(0.92, 205, 255, 6), arc(0.8, 255, 205, 6)])
+    face = skull(yaw)
     if b.back:
-        nape = np.concatenate([_arc(1.08, 165, 375, 15), [(0.8, 0.75), (0.4, 0.62), (0.0, 0.82), (-0.4, 0.62),
-                                                          (-0.8, 0.75)]])
-        pen.part([(f(skull), a.skin)], [(f(skull[13:]), shade(a.skin, 0.85))])
-        pen.part([(f(nape), a.hair)], [(f(_arc(1.08, 300, 375, 8)), dark), (f(ring), light)])
+        pen.part([(f(face), a.skin)], [(f(face[13:]), shade(a.skin, 0.85))])
+        pen.part([(f(nape()), a.hair)], [(f(arc(1.08, 300, 375, 8)), dark), (f(ring), light)])
         pen.part(*_back_hair(b, a))
         return
     cheek = [(0.99, 0.1), (0.97, 0.4), (0.68 + 0.2 * yaw, 0.86), (0.5 + 0.2 * yaw, 0.92), (0.8, 0.45), (0.84, 0.1)]
     blush = tuple(0.65 * np.asarray(a.skin) + 0.35 * np.array([1.0, 0.45, 0.5]))
     eyes = b.eyes()
     mouth = _ellipse(np.array([yaw * 0.5, 0.8]), 0.08, 0.04, 8)
-    pen.part([(f(skull), a.skin)], [(f(cheek), shade(a.skin, 0.85)), (f(mouth), (0.6, 0.22, 0.25)),
+    pen.part([(f(face), a.skin)], [(f(cheek), shade(a.skin, 0.85)), (f(mouth), (0.6, 0.22, 0.25)),
                                     *[(f(_ellipse(np.array([x, 0.68]), 0.14 * w, 0.05, 10)), blush) for x, w in eyes]])
     iris = tuple(np.clip(np.asarray(a.hair) * 0.9 + 0.08, 0, 1))
     for x, w in eyes:
         c, rx, look = np.array([x, 0.36]), 0.2 * w, np.array([0.05 * yaw, 0.03])
-        lash = np.concatenate([_arc(1.0, 185, 355, 9), _arc(1.28, 350, 190, 9)]) * (rx, 0.3) + c
+        lash = np.concatenate([arc(1.0, 185, 355, 9), arc(1.28, 350, 190, 9)]) * (rx, 0.3) + c
         pen.part([(f(_ellipse(c, rx, 0.3, 16)), (1.0, 1.0, 1.0))],
                  [(f(_ellipse(c + look, 0.8 * rx, 0.26, 14)), iris),
                   (f(_ellipse(c + look + (0, 0.1), 0.65 * rx, 0.14, 10)), shade(iris, 0.6)),
                   (f(_ellipse(c + look, 0.35 * rx, 0.11, 10)), shade(iris, 0.3)),
                   (f(_ellipse(c + look + (-0.3 * rx, -0.1), 0.07, 0.07, 8)), (1.0, 1.0, 1.0)),
                   (f(lash), tuple(np.asarray(a.hair) * 0.25))])
-    cap, shadow = _cap(a.hair_style, yaw)
+    cap, shadow = hair_cap(a.hair_style, yaw)
     pen.part([(f(cap), a.hair)], [(f(shadow), dark), (f(ring), light)])
 
 

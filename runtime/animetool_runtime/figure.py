@@ -126,10 +126,62 @@ class Figure:
         return self.xy[w] + 0.2 * self.u * unit(self.xy[w] - self.xy[e])
 
 
-# Hair behind the head, per style, as head-unit rectangles (x0, x1, y0, y1) before the yaw shift: what the renderer's
-# back-hair polygons cover. The ponytail's x is set by the facing.
-BACK_HAIR = {"long": (-1.2, 1.2, 0.0, 1.9), "bob": (-1.22, 1.22, 0.0, 0.95)}
 SIDE_LOCK = {"short": 0.35, "spiky": 0.3, "long": 0.95, "bob": 0.85, "ponytail": 0.5}  # how far down the side locks reach
+
+
+# The head's outlines, in head units (x across the face, y down it; the skull's radius is 1): the polygons the renderer
+# fills and the layout paints, so the generator is told the fringe's and the chin's exact shape.
+def arc(r: float, start: float, stop: float, n: int) -> np.ndarray:
+    t = np.radians(np.linspace(start, stop, n))
+    return r * np.stack([np.cos(t), np.sin(t)], 1)
+
+
+def skull(yaw: float) -> np.ndarray:
+    """The face and skull: a round top and a chin turned with the face."""
+    return np.concatenate([arc(1.0, 180, 360, 13), [(0.97, 0.4), (0.68 + 0.2 * yaw, 0.86), (0.25 * yaw, 1.08),
+                                                    (-0.68 + 0.2 * yaw, 0.86), (-0.97, 0.4)]])
+
+
+def nape() -> np.ndarray:
+    """The hair over the head seen from behind."""
+    return np.concatenate([arc(1.08, 165, 375, 15), [(0.8, 0.75), (0.4, 0.62), (0.0, 0.82), (-0.4, 0.62), (-0.8, 0.75)]])
+
+
+def hair_cap(style: str, yaw: float) -> tuple[np.ndarray, np.ndarray]:
+    """Front hair (crown, side locks and the fringe's pointed bangs) and its shadow."""
+    side = SIDE_LOCK[style]
+    crown = arc(1.1, 175, 365, 17)
+    if style == "spiky":
+        crown = crown * np.where(np.arange(17) % 2, 1.3, 1.0)[:, None]
+    tips = np.linspace(0.78, -0.78, 4) + 0.3 * yaw
+    tip_y = 0.28 if style == "spiky" else 0.14
+    fringe = [(0.92, -0.05)] + [p for x in tips for p in ((x + 0.2, -0.32), (x, tip_y))] + [(-0.92, -0.05)]
+    cap = np.concatenate([[(-1.08, side)], crown, [(1.08, side), (0.86, side * 0.75)], fringe, [(-0.86, side * 0.75)]])
+    shadow = np.concatenate([arc(1.1, 320, 365, 5), [(1.08, side), (0.86, side * 0.75)], arc(0.85, 365, 320, 5)])
+    return cap, shadow
+
+
+def back_hair(fig: "Figure", style: str) -> tuple[np.ndarray, float] | None:
+    """Hair that hangs behind the head (long, bob or a ponytail; None for the others) and its sideways shift."""
+    top, shift = arc(1.1, 0, -180, 9), (0.0 if style == "ponytail" else -0.2 * fig.yaw)
+    if style == "long":
+        shape = np.concatenate([top, [(-1.2, 0.9), (-1.1, 1.9), (-0.75, 1.7), (-0.4, 2.0), (0, 1.75), (0.4, 2.0),
+                                      (0.75, 1.7), (1.1, 1.9), (1.2, 0.9)]])
+    elif style == "bob":
+        shape = np.concatenate([top, [(-1.22, 0.95), (-0.6, 0.85), (0.0, 0.95), (0.6, 0.85), (1.22, 0.95)]])
+    elif style == "ponytail":
+        x = ponytail_x(fig)
+        shape = np.array([(0.6 * x - 0.18, -0.75), (x - 0.3, 0.0), (x - 0.2, 1.2), (x, 1.9), (x + 0.25, 1.1),
+                          (x + 0.3, 0.0), (0.6 * x + 0.18, -0.75)])
+    else:
+        return None
+    return shape + (shift, 0.0), shift
+
+
+def head_points(frame: tuple, pts) -> np.ndarray:
+    """Head units -> canvas points, through Figure.head_frame()."""
+    origin, rot, r = frame
+    return origin + (np.asarray(pts, np.float64) @ rot) * r
 
 
 def ponytail_x(fig: Figure) -> float:
@@ -174,37 +226,39 @@ def ellipse(size: int, centre: np.ndarray, rx: float, ry: float):
     return win, _soft((np.hypot(x, y) - 1) * min(rx, ry))
 
 
-def head_shape(size: int, frame: tuple, kind: str, a: float, b: float, c: float, d: float, y_max: float = 9.0):
-    """Soft mask of a shape given in head units: kind 'ellipse' (centre a, b; radii c, d; cut below y_max) or 'rect'
-    (x from a to b, y from c to d)."""
+def head_ellipse(size: int, frame: tuple, cx: float, cy: float, rx: float, ry: float):
+    """Soft mask of an ellipse given in head units (centre cx, cy; radii rx, ry): the eyes and the mouth."""
     origin, rot, r = frame
-    corners = np.array([[a - c, b - d], [a + c, b + d]]) if kind == "ellipse" else np.array([[a, c], [b, d]])
-    box = np.array([[x, y] for x in corners[:, 0] for y in corners[:, 1]]) @ rot * r + origin
+    box = np.array([[x, y] for x in (cx - rx, cx + rx) for y in (cy - ry, cy + ry)]) @ rot * r + origin
     win = _window(box.min(0), box.max(0), size)
     if win is None:
         return None
     py = np.arange(win[0].start, win[0].stop, dtype=np.float64)[:, None] - origin[1]
     px = np.arange(win[1].start, win[1].stop, dtype=np.float64)[None, :] - origin[0]
     hx, hy = (px * rot[0, 0] + py * rot[0, 1]) / r, (px * rot[1, 0] + py * rot[1, 1]) / r  # canvas -> head units
-    if kind == "ellipse":
-        dist = (np.hypot((hx - a) / c, (hy - b) / d) - 1) * min(c, d)
-        dist = np.maximum(dist, hy - y_max)
-    else:
-        dist = np.maximum(np.maximum(a - hx, hx - b), np.maximum(c - hy, hy - d))
-    return win, _soft(dist * r)
+    return win, _soft((np.hypot((hx - cx) / rx, (hy - cy) / ry) - 1) * min(rx, ry) * r)
 
 
 def polygon(size: int, pts: np.ndarray):
-    """Soft mask of a convex polygon (corners in order, either winding) in canvas pixels."""
+    """Soft mask of a simple polygon (corners in order, either winding, convex or not) in canvas pixels: inside by the
+    even-odd rule, a 1 px ramp across its nearest edge. The ramp only reaches 0.5 px, so each edge's distance is
+    computed within 1 px of the edge alone (beyond it every pixel is wholly in or out)."""
     pts = np.asarray(pts, np.float64)
     win = _window(pts.min(0), pts.max(0), size)
     if win is None:
         return None
-    y = np.arange(win[0].start, win[0].stop, dtype=np.float64)[:, None]
-    x = np.arange(win[1].start, win[1].stop, dtype=np.float64)[None, :]
-    area = sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(pts, np.roll(pts, -1, axis=0)))
-    dist = np.full((len(y), x.shape[1]), -np.inf)
-    for a, b in zip(pts, np.roll(pts, -1, axis=0)):
-        n = unit(np.array([b[1] - a[1], a[0] - b[0]])) * (1 if area > 0 else -1)  # outward normal
-        dist = np.maximum(dist, (x - a[0]) * n[0] + (y - a[1]) * n[1])
-    return win, _soft(dist)
+    y = np.arange(win[0].start, win[0].stop, dtype=np.float64)
+    x = np.arange(win[1].start, win[1].stop, dtype=np.float64)
+    a, d = pts, np.roll(pts, -1, axis=0) - pts
+    spans = (a[:, 1, None] > y) != (a[:, 1, None] + d[:, 1, None] > y)  # (edges, rows): the edge cuts the row
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cut = (y - a[:, 1, None]) * d[:, 0, None] / d[:, 1, None]  # where, from the edge's start
+    inside = (spans[:, :, None] & (x - a[:, 0, None, None] < cut[:, :, None])).sum(0) % 2 == 1
+    dist = np.ones(inside.shape)
+    for (ax, ay), (dx, dy) in zip(a, d):
+        ys = slice(max(0, int(math.floor(min(ay, ay + dy) - y[0])) - 1), max(0, int(math.ceil(max(ay, ay + dy) - y[0])) + 2))
+        xs = slice(max(0, int(math.floor(min(ax, ax + dx) - x[0])) - 1), max(0, int(math.ceil(max(ax, ax + dx) - x[0])) + 2))
+        px, py = x[None, xs] - ax, y[ys, None] - ay
+        t = np.clip((px * dx + py * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
+        np.minimum(dist[ys, xs], np.hypot(px - t * dx, py - t * dy), out=dist[ys, xs])
+    return win, _soft(np.where(inside, -dist, dist))

@@ -1,31 +1,21 @@
 """The flat layout of a character: where each colour shows and where the eyes and mouth are, as soft canvas masks.
 
 The renderer's parts (toolchain/avatar.py) in its drawing order, each reduced to a capsule, ellipse or polygon on the
-shared Figure geometry, and composited front to back so a nearer part hides a farther one. The generator then has to
-add outlines, cel shading and the eyes' detail where it is told they go, not guess a head from five keypoints.
+shared Figure geometry (the head's outlines are the renderer's own polygons: skull and chin, the hair's crown, side
+locks and pointed fringe, the hair behind), and composited front to back so a nearer part hides a farther one. The
+generator then has to add outlines, cel shading and the eyes' detail where it is told they go, not guess a head from
+five keypoints.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .figure import ARMS, BACK_HAIR, LEGS, SIDE_LOCK, Figure, capsule, ellipse, head_shape, polygon, ponytail_x, unit
+from .figure import ARMS, LEGS, Figure, back_hair, capsule, ellipse, hair_cap, head_ellipse, head_points, nape, polygon, skull, unit
 
 COLOURS = ("skin", "hair", "top", "bottom", "shoes")  # the appearance's colours, each painted where it shows
 FACE_MAPS = ("eyes", "mouth")
 EYE_LEVELS = (1.0, 0.6, 0.25)  # the eyes map: white of the eye, iris, pupil (a face-feature drawing, not a mask)
-SKULL = ("ellipse", 0.0, 0.04, 1.0, 1.04)  # the face and skull, in head units
 MOUTH = 0.8  # the mouth's height on the face
-
-
-def _back_hair(fig: Figure, style: str, frame, size: int) -> list:
-    if style == "ponytail":
-        x = ponytail_x(fig)
-        return [head_shape(size, frame, "rect", x - 0.3, x + 0.3, -0.75, 1.9)]
-    if style not in BACK_HAIR:
-        return []
-    x0, x1, y0, y1 = BACK_HAIR[style]
-    shift = -0.2 * fig.yaw
-    return [head_shape(size, frame, "rect", x0 + shift, x1 + shift, y0, y1)]
 
 
 def _arm(fig: Figure, side: str, size: int) -> list:
@@ -69,13 +59,16 @@ def _torso(fig: Figure, size: int) -> list:
 
 
 def _head(fig: Figure, size: int, style: str, frame) -> list:
+    face = ("skin", polygon(size, head_points(frame, skull(fig.yaw))))
     if fig.back:
-        return ([("skin", head_shape(size, frame, *SKULL)), ("hair", head_shape(size, frame, "ellipse", 0, 0, 1.08, 1.08, 0.75))]
-                + [("hair", m) for m in _back_hair(fig, style, frame, size)])
-    side = SIDE_LOCK[style]
-    return [("skin", head_shape(size, frame, *SKULL)), ("hair", head_shape(size, frame, "ellipse", 0, 0, 1.1, 1.1, 0.05)),
-            ("hair", head_shape(size, frame, "rect", 0.84, 1.1, -0.1, side)),
-            ("hair", head_shape(size, frame, "rect", -1.1, -0.84, -0.1, side))]
+        return [face, ("hair", polygon(size, head_points(frame, nape())))] + _hair(fig, size, style, frame)
+    return [face, ("hair", polygon(size, head_points(frame, hair_cap(style, fig.yaw)[0])))]
+
+
+def _hair(fig: Figure, size: int, style: str, frame) -> list:
+    """The hair hanging behind the head (in front of it when seen from behind)."""
+    hair = back_hair(fig, style)
+    return [] if hair is None else [("hair", polygon(size, head_points(frame, hair[0])))]
 
 
 def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, np.ndarray, list]:
@@ -86,7 +79,7 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
     frame = fig.head_frame() if fig.head is not None else None
     parts = []  # back to front, as the renderer draws
     if frame is not None and not fig.back:
-        parts += [("hair", m) for m in _back_hair(fig, a.hair_style, frame, size)]
+        parts += _hair(fig, size, a.hair_style, frame)
     parts += _arm(fig, fig.far, size) + _leg(fig, fig.far, size, a.long_trousers, False)
     parts += _leg(fig, fig.near, size, a.long_trousers, True) + _torso(fig, size)
     if frame is not None:
@@ -110,8 +103,8 @@ def layout(canvas_keypoints: np.ndarray, appearance, size: int) -> tuple[dict, n
             c = np.array([x, 0.36]) + look
             for (cx, cy), rx, ry, level in (((x, 0.36), 0.2 * w, 0.3, 1.0), (c, 0.16 * w, 0.26, EYE_LEVELS[1]),
                                             (c, 0.07 * w, 0.11, EYE_LEVELS[2])):
-                windows.append(_paint(face[0], head_shape(size, frame, "ellipse", cx, cy, rx, ry), level))
-        windows.append(_paint(face[1], head_shape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), 1.0))
+                windows.append(_paint(face[0], head_ellipse(size, frame, cx, cy, rx, ry), level))
+        windows.append(_paint(face[1], head_ellipse(size, frame, fig.yaw * 0.5, MOUTH, 0.14, 0.08), 1.0))
     return masks, face, [w for w in windows if w is not None]
 
 

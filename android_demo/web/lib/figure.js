@@ -3,12 +3,11 @@
 export const VISIBLE = 0.3;
 export const ARMS = {left: [5, 7, 9], right: [6, 8, 10]};
 export const LEGS = {left: [11, 13, 15], right: [12, 14, 16]};
-export const BACK_HAIR = {long: [-1.2, 1.2, 0.0, 1.9], bob: [-1.22, 1.22, 0.0, 0.95]};
 export const SIDE_LOCK = {short: 0.35, spiky: 0.3, long: 0.95, bob: 0.85, ponytail: 0.5};
 export const COLOURS = ["skin", "hair", "top", "bottom", "shoes"];  // the appearance's colours, each painted where it shows
 export const FACE_MAPS = ["eyes", "mouth"];
 export const EYE_LEVELS = [1.0, 0.6, 0.25];  // the eyes map: white of the eye, iris, pupil
-const SKULL = ["ellipse", 0.0, 0.04, 1.0, 1.04], MOUTH = 0.8;
+const MOUTH = 0.8;
 
 const add = (a, b) => [a[0] + b[0], a[1] + b[1]], sub = (a, b) => [a[0] - b[0], a[1] - b[1]];
 const mul = (a, k) => [a[0] * k, a[1] * k], dot = (a, b) => a[0] * b[0] + a[1] * b[1];
@@ -144,11 +143,10 @@ export function ellipse(size, c, rx, ry) {
     (X, Y) => soft((Math.hypot((X - c[0]) / rx, (Y - c[1]) / ry) - 1) * Math.min(rx, ry)));
 }
 
-// A shape in head units: "ellipse" (centre a, b; radii c, d; cut below yMax) or "rect" (x from a to b, y from c to d).
-export function headShape(size, {origin, rot, r}, kind, a, b, c, d, yMax = 9.0) {
-  const corners = kind === "ellipse" ? [[a - c, b - d], [a + c, b + d]] : [[a, c], [b, d]];
+// An ellipse given in head units (centre cx, cy; radii rx, ry): the eyes and the mouth.
+export function headEllipse(size, {origin, rot, r}, cx, cy, rx, ry) {
   const box = [];
-  for (const x of [corners[0][0], corners[1][0]]) for (const y of [corners[0][1], corners[1][1]]) {
+  for (const x of [cx - rx, cx + rx]) for (const y of [cy - ry, cy + ry]) {
     box.push([(x * rot[0][0] + y * rot[1][0]) * r + origin[0], (x * rot[0][1] + y * rot[1][1]) * r + origin[1]]);
   }
   const lo = [Math.min(...box.map(p => p[0])), Math.min(...box.map(p => p[1]))];
@@ -156,35 +154,62 @@ export function headShape(size, {origin, rot, r}, kind, a, b, c, d, yMax = 9.0) 
   return shape(windowOf(lo, hi, size), (X, Y) => {
     const px = X - origin[0], py = Y - origin[1];
     const hx = (px * rot[0][0] + py * rot[0][1]) / r, hy = (px * rot[1][0] + py * rot[1][1]) / r;
-    const dist = kind === "ellipse" ? Math.max((Math.hypot((hx - a) / c, (hy - b) / d) - 1) * Math.min(c, d), hy - yMax)
-      : Math.max(Math.max(a - hx, hx - b), Math.max(c - hy, hy - d));
-    return soft(dist * r);
+    return soft((Math.hypot((hx - cx) / rx, (hy - cy) / ry) - 1) * Math.min(rx, ry) * r);
   });
 }
 
-// A convex polygon (corners in order, either winding).
+// A simple polygon (corners in order, either winding, convex or not): inside by the even-odd rule, a 1 px ramp across
+// its nearest edge (as figure.polygon, which computes each edge's distance within 1 px of it: the ramp saturates).
 export function polygon(size, pts) {
-  let area = 0;
-  const edges = pts.map((a, i) => [a, pts[(i + 1) % pts.length]]);
-  for (const [a, b] of edges) area += a[0] * b[1] - b[0] * a[1];
-  const normals = edges.map(([a, b]) => mul(unit([b[1] - a[1], a[0] - b[0]]), area > 0 ? 1 : -1));
+  const edges = pts.map((a, i) => [a, sub(pts[(i + 1) % pts.length], a)]);
   return shape(windowOf([Math.min(...pts.map(p => p[0])), Math.min(...pts.map(p => p[1]))],
     [Math.max(...pts.map(p => p[0])), Math.max(...pts.map(p => p[1]))], size), (X, Y) => {
-    let dist = -Infinity;
-    edges.forEach(([a], i) => { dist = Math.max(dist, (X - a[0]) * normals[i][0] + (Y - a[1]) * normals[i][1]); });
-    return soft(dist);
+    let dist = 1, inside = false;
+    for (const [a, d] of edges) {
+      const px = X - a[0], py = Y - a[1];
+      if ((a[1] > Y) !== (a[1] + d[1] > Y) && px < py * d[0] / d[1]) inside = !inside;
+      const t = Math.min(Math.max((px * d[0] + py * d[1]) / Math.max(d[0] * d[0] + d[1] * d[1], 1e-12), 0), 1);
+      dist = Math.min(dist, Math.hypot(px - t * d[0], py - t * d[1]));
+    }
+    return soft(inside ? -dist : dist);
   });
 }
 
-function backHair(fig, style, frame, size) {
-  if (style === "ponytail") {
-    const x = ponytailX(fig);
-    return [headShape(size, frame, "rect", x - 0.3, x + 0.3, -0.75, 1.9)];
-  }
-  if (!(style in BACK_HAIR)) return [];
-  const [x0, x1, y0, y1] = BACK_HAIR[style], shift = -0.2 * fig.yaw;
-  return [headShape(size, frame, "rect", x0 + shift, x1 + shift, y0, y1)];
+// The head's outlines in head units (x across the face, y down it; the skull's radius is 1), as figure.py's.
+function linspace(start, stop, n) {
+  const step = (stop - start) / (n - 1);
+  return Array.from({length: n}, (_, i) => i === n - 1 ? stop : i * step + start);
 }
+export const arc = (r, start, stop, n) => linspace(start, stop, n).map(t => [r * Math.cos(t * Math.PI / 180), r * Math.sin(t * Math.PI / 180)]);
+export const skull = yaw => [...arc(1.0, 180, 360, 13), [0.97, 0.4], [0.68 + 0.2 * yaw, 0.86], [0.25 * yaw, 1.08],
+  [-0.68 + 0.2 * yaw, 0.86], [-0.97, 0.4]];
+export const nape = () => [...arc(1.08, 165, 375, 15), [0.8, 0.75], [0.4, 0.62], [0.0, 0.82], [-0.4, 0.62], [-0.8, 0.75]];
+
+export function hairCap(style, yaw) {
+  const side = SIDE_LOCK[style];
+  let crown = arc(1.1, 175, 365, 17);
+  if (style === "spiky") crown = crown.map((p, i) => mul(p, i % 2 ? 1.3 : 1.0));
+  const tipY = style === "spiky" ? 0.28 : 0.14;
+  const fringe = [[0.92, -0.05], ...linspace(0.78, -0.78, 4).flatMap(t => { const x = t + 0.3 * yaw; return [[x + 0.2, -0.32], [x, tipY]]; }), [-0.92, -0.05]];
+  return [[-1.08, side], ...crown, [1.08, side], [0.86, side * 0.75], ...fringe, [-0.86, side * 0.75]];
+}
+
+// Hair hanging behind the head (long, bob or a ponytail; null for the others), shifted sideways with the face.
+export function backHair(fig, style) {
+  const top = arc(1.1, 0, -180, 9), shift = style === "ponytail" ? 0 : -0.2 * fig.yaw;
+  let pts;
+  if (style === "long") pts = [...top, [-1.2, 0.9], [-1.1, 1.9], [-0.75, 1.7], [-0.4, 2.0], [0, 1.75], [0.4, 2.0], [0.75, 1.7], [1.1, 1.9], [1.2, 0.9]];
+  else if (style === "bob") pts = [...top, [-1.22, 0.95], [-0.6, 0.85], [0.0, 0.95], [0.6, 0.85], [1.22, 0.95]];
+  else if (style === "ponytail") {
+    const x = ponytailX(fig);
+    pts = [[0.6 * x - 0.18, -0.75], [x - 0.3, 0.0], [x - 0.2, 1.2], [x, 1.9], [x + 0.25, 1.1], [x + 0.3, 0.0], [0.6 * x + 0.18, -0.75]];
+  } else return null;
+  return pts.map(p => [p[0] + shift, p[1]]);
+}
+
+// Head units -> canvas points, through Figure.headFrame().
+export const headPoints = ({origin, rot, r}, pts) => pts.map(([x, y]) => [(x * rot[0][0] + y * rot[1][0]) * r + origin[0],
+  (x * rot[0][1] + y * rot[1][1]) * r + origin[1]]);
 
 function arm(fig, side, size) {
   const [s, e, w] = ARMS[side], xy = fig.xy, u = fig.u, parts = [];
@@ -221,13 +246,15 @@ function torso(fig, size) {
 }
 
 function head(fig, size, style, frame) {
-  if (fig.back) {
-    return [["skin", headShape(size, frame, ...SKULL)], ["hair", headShape(size, frame, "ellipse", 0, 0, 1.08, 1.08, 0.75)],
-      ...backHair(fig, style, frame, size).map(m => ["hair", m])];
-  }
-  const side = SIDE_LOCK[style];
-  return [["skin", headShape(size, frame, ...SKULL)], ["hair", headShape(size, frame, "ellipse", 0, 0, 1.1, 1.1, 0.05)],
-    ["hair", headShape(size, frame, "rect", 0.84, 1.1, -0.1, side)], ["hair", headShape(size, frame, "rect", -1.1, -0.84, -0.1, side)]];
+  const face = ["skin", polygon(size, headPoints(frame, skull(fig.yaw)))];
+  if (fig.back) return [face, ["hair", polygon(size, headPoints(frame, nape()))], ...hair(fig, size, style, frame)];
+  return [face, ["hair", polygon(size, headPoints(frame, hairCap(style, fig.yaw)))]];
+}
+
+// The hair hanging behind the head (in front of it when seen from behind).
+function hair(fig, size, style, frame) {
+  const pts = backHair(fig, style);
+  return pts === null ? [] : [["hair", polygon(size, headPoints(frame, pts))]];
 }
 
 // Paint level over the plane where the part covers it (soft edges blend).
@@ -245,7 +272,7 @@ export function layout(canvasKps, appearance, size) {
   const fig = new Figure(canvasKps, size), a = appearance, plane = size * size;
   const frame = fig.head !== null ? fig.headFrame() : null;
   let parts = [];
-  if (frame !== null && !fig.back) parts = parts.concat(backHair(fig, a.hair_style, frame, size).map(m => ["hair", m]));
+  if (frame !== null && !fig.back) parts = parts.concat(hair(fig, size, a.hair_style, frame));
   parts = parts.concat(arm(fig, fig.far, size), leg(fig, fig.far, size, a.long_trousers, false),
     leg(fig, fig.near, size, a.long_trousers, true), torso(fig, size));
   if (frame !== null) parts = parts.concat(head(fig, size, a.hair_style, frame));
@@ -268,9 +295,9 @@ export function layout(canvasKps, appearance, size) {
     for (const [x, w] of fig.eyes()) {
       const c = [x + look[0], 0.36 + look[1]];
       for (const [cx, cy, rx, ry, level] of [[x, 0.36, 0.2 * w, 0.3, 1.0], [c[0], c[1], 0.16 * w, 0.26, EYE_LEVELS[1]],
-        [c[0], c[1], 0.07 * w, 0.11, EYE_LEVELS[2]]]) paint(face[0], headShape(size, frame, "ellipse", cx, cy, rx, ry), size, level);
+        [c[0], c[1], 0.07 * w, 0.11, EYE_LEVELS[2]]]) paint(face[0], headEllipse(size, frame, cx, cy, rx, ry), size, level);
     }
-    paint(face[1], headShape(size, frame, "ellipse", fig.yaw * 0.5, MOUTH, 0.14, 0.08), size, 1.0);
+    paint(face[1], headEllipse(size, frame, fig.yaw * 0.5, MOUTH, 0.14, 0.08), size, 1.0);
   }
   return {masks, face};
 }
