@@ -439,9 +439,11 @@ def test_a_file_whose_tensors_differ_from_its_manifest_is_refused(bundle_copy):
     _verify_reports(bundle_copy, entry["file"], "in the manifest")
 
 
-def test_ctrl_c_during_training_saves_and_the_same_command_resumes(tmp_path, tmp_path_factory):
-    """SIGINT to `animetool train generator` within its first 3-minute save interval: the steps done are saved, the
-    one-line message says to rerun, and rerunning continues from there instead of starting over."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_during_training_saves_and_the_same_command_resumes(tmp_path, tmp_path_factory, sig):
+    """SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler, a nohup job) to `animetool train generator` within its first
+    3-minute save interval: the steps done are saved, the one-line message says to rerun, and rerunning continues
+    from there instead of starting over."""
     import torch
 
     state, out = tmp_path / "g.state.pt", tmp_path / "g.safetensors"
@@ -458,7 +460,7 @@ def test_ctrl_c_during_training_saves_and_the_same_command_resumes(tmp_path, tmp
             assert proc.poll() is None and time.monotonic() < deadline, stderr.read_text()[-3000:]
             time.sleep(0.2)
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rc = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -41,6 +44,25 @@ def interrupted(msg: str) -> None:
     os.dup2(devnull, console.file.fileno())
     os.close(devnull)
     raise typer.Exit(130)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_on_term():
+    """`kill` (SIGTERM: job schedulers, `timeout`, a service stopping, or a job run in the background with nohup, where
+    the shell ignores Ctrl-C) ends long work the way Ctrl-C does, through KeyboardInterrupt: what is done is saved and
+    the same command resumes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def progress(count: str = "{task.completed}/{task.total}", transient: bool = False) -> Progress:

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.progress import Progress
 
-from .console import console, fail, interrupted, progress
+from .console import console, fail, interrupted, progress, stop_on_term
 
 
 def data(
@@ -30,7 +30,7 @@ def data(
     from .teachers import TeacherError
 
     try:
-        with progress("{task.completed} frames", transient=as_json) as bar:
+        with stop_on_term(), progress("{task.completed} frames", transient=as_json) as bar:
             task = bar.add_task("labelling", total=None)
             index = build(sources or DEFAULT_SOURCES, teacher, out, every, limit, threads,
                           on_item=lambda item, n: bar.update(task, description=f"{item.name}: {n} frames"),
@@ -93,7 +93,7 @@ def _train(out: Path, steps: int, as_json: bool, run) -> None:
     if steps < 1:
         fail(f"--steps {steps}: must be at least 1")
     try:
-        with progress(transient=as_json) as bar:
+        with stop_on_term(), progress(transient=as_json) as bar:
             task = bar.add_task("training", total=steps)
             summary = run(_step_reporter(bar, task), lambda stage: bar.update(task, description=stage))
     except (DataError, TeacherError, FileNotFoundError, ValueError) as e:
