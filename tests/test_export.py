@@ -12,11 +12,30 @@ import pytest
 from animetool.export import targets
 from animetool.models import REGISTRY, list_models
 from animetool_runtime import device, load
+from animetool_runtime.formats import BY_BACKEND, FORMATS
 from animetool_runtime.manifest import Manifest, sha256_path
 from animetool_runtime.parity import TOLERANCES, reference, to_layout
 from conftest import animetool
 
 TARGETS = list(targets())
+
+
+def test_every_format_is_one_record_one_backend_one_exporter():
+    """formats.FORMATS is the list of targets: each has its runtime backend module, its exporter, and, where it cannot
+    run everywhere, the structural check verify falls back on; --backend names and aliases resolve to it."""
+    import importlib
+
+    from animetool_runtime.backends import backend_format
+
+    assert TARGETS == list(FORMATS) and list(BY_BACKEND) == [f.backend for f in FORMATS.values()]
+    for f in FORMATS.values():
+        mod = importlib.import_module(f"animetool_runtime.backends.{f.backend}")
+        assert callable(mod.check_available) and hasattr(mod, "Backend")
+        assert targets()[f.name].fn and set(targets()[f.name].precisions) >= {"fp32", "int8"}
+        assert not f.platforms or f.structural, f.name  # what cannot run here can at least be read
+        if f.structural:
+            assert callable(mod.structural_check)
+        assert all(backend_format(a) is f for a in (f.backend, *f.aliases))
 
 
 @pytest.fixture(scope="session", params=TARGETS)
@@ -39,7 +58,7 @@ def test_manifest_lists_every_export(matrix):
         assert sha256_path(bundle / e.file) == e.sha256 and e.export["size_bytes"] > 0
         assert e.source["licence"] and e.source["weights_sha256"] and e.source["recipe"].startswith("animetool export")
         assert e.preprocess["size"] == list(REGISTRY[e.name].input_shape[2:])
-        layout = "NHWC" if e.format == "tflite" else "NCHW"
+        layout = FORMATS[e.format].layout
         assert [s.layout for s in e.inputs] == [layout] and all(s.layout == layout for s in e.outputs)
 
 
@@ -50,7 +69,7 @@ def test_every_file_within_stated_bounds(matrix, model):
     for precision in targets()[target].precisions:
         res = verified[f"{model}/{target}/{precision}"]
         assert res["verified_on"]["cpu_features"] == device.cpu_features()
-        if target == "coreml":  # Core ML runs only on macOS: structure, ops and I/O against the manifest
+        if not FORMATS[target].runs_here():  # Core ML off macOS: structure, ops and I/O against the manifest
             assert res["status"] in ("structural-ok", "ok"), res
             if res["status"] == "structural-ok":
                 assert res["problems"] == [] and res["spec_version"] >= 7 and "conv" in res["ops"]

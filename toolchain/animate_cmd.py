@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from animetool_runtime.animate import BACKGROUNDS
-from animetool_runtime.backends import BACKENDS, backend_name
+from animetool_runtime.backends import backend_format
 from animetool_runtime.bundle import default_bundle_path
 from animetool_runtime.manifest import BundleError
 
@@ -31,7 +31,7 @@ def default_bundle(backend: str, on_step=lambda s: None) -> Path:
         info = REGISTRY[n]
         spec = json.dumps([list(info.input_shape), info.preprocess, info.postprocess], sort_keys=True)
         digest.update(n.encode() + info.weights_path.read_bytes() + spec.encode())
-    fmt = BACKENDS[backend_name(backend)][1]
+    fmt = backend_format(backend).name
     path = default_bundle_path(digest.hexdigest()[:12], fmt)
     if not (path / "manifest.json").is_file():
         on_step(f"exporting the default models to {fmt} int8 and checking them against PyTorch (once)")

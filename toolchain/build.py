@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from animetool_runtime.atomic import atomic_path
-from animetool_runtime.backends import FORMAT_BACKEND, trust
-from animetool_runtime.manifest import FORMATS, MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
+from animetool_runtime.backends import trust
+from animetool_runtime.formats import FORMATS
+from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
 from . import __version__, calib
 from .export import ExportJob, targets
@@ -302,16 +303,16 @@ def _run(target, job: ExportJob, name: str):
 def _remove_partial(root: Path, stem: str, fmt: str) -> None:
     """What a failed exporter left of its file (stem + the format's suffixes: an OpenVINO .bin, ONNX external data, an
     .mlpackage folder), so the bundle holds only files its manifest lists; other formats' files of stem stay."""
-    for suffix in [FORMATS[fmt]] + ([".bin"] if fmt == "openvino" else []):
-        for p in root.glob(f"{glob.escape(stem)}{suffix}*"):
+    for name in FORMATS[fmt].files(stem):
+        for p in root.glob(f"{glob.escape(name)}*"):
             _remove(p)
 
 
 def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path: Path | None, ref: str,
            seconds: float) -> ModelEntry:
     """The manifest entry of a file just written."""
-    if tname in FORMAT_BACKEND:  # made here by the target's own tool: no child-process probe needed
-        trust(FORMAT_BACKEND[tname], root / res.file)
+    if FORMATS[tname].probed:  # made here by the target's own tool: no child-process probe needed
+        trust(FORMATS[tname].backend, root / res.file)
     details = dict(res.details, seconds=round(seconds, 2), size_bytes=size_bytes(root / res.file),
                    calibration_samples=len(job.calib) if job.precision == "int8" else 0,
                    **({"kept_float": list(job.keep_float)} if job.precision == "int8" else {}),

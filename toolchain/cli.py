@@ -11,6 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from animetool_runtime.atomic import atomic_path
+from animetool_runtime.formats import BY_BACKEND, FORMATS
 
 from .animate_cmd import animate
 from .console import console, fail, interrupted, progress, quiet_tools, table_console
@@ -62,7 +63,7 @@ def _norm(mean: Optional[str], std: Optional[str]) -> dict[str, list[float]]:
 def export(
     model: Optional[List[str]] = typer.Argument(None, help="registered name, checkpoint file, or package.module:factory; "
                                                            "none = the built-in default models"),
-    target: List[str] = typer.Option(["onnx"], "--target", "-t", help="onnx, tflite, coreml, openvino or all (repeat or comma list)"),
+    target: List[str] = typer.Option(["onnx"], "--target", "-t", help=f"{', '.join(FORMATS)} or all (repeat or comma list)"),
     precision: List[str] = typer.Option(["fp32"], "--precision", "-p", help="fp32, fp16, int8 or all; Core ML also w8, palette4"),
     calib: Optional[Path] = typer.Option(None, help="folder of images or .npy inputs for int8 calibration "
                                                     "(default: scikit-image's sample photos)"),
@@ -211,7 +212,7 @@ def verify(
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
-    backend: Optional[List[str]] = typer.Option(None, help="only these backends (onnxruntime, litert, openvino, coreml)"),
+    backend: Optional[List[str]] = typer.Option(None, help=f"only these backends ({', '.join(BY_BACKEND)})"),
     threads: str = typer.Option("1", help="comma list of thread counts, e.g. 1,2"),
     runs: int = typer.Option(50, help="timed runs per row"),
     warmup: int = typer.Option(5, help="untimed runs first"),

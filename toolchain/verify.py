@@ -1,9 +1,9 @@
 """animetool verify: every model file of a bundle through the runtime against the stored PyTorch reference."""
 from __future__ import annotations
 
+import importlib
 import platform
 import shutil
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -12,6 +12,7 @@ import numpy as np
 
 from animetool_runtime import device, load
 from animetool_runtime.bundle import Model
+from animetool_runtime.formats import FORMATS, Format
 from animetool_runtime.bench import parity_text
 from animetool_runtime.manifest import MANIFEST, BundleError, ModelEntry, to_layout
 from animetool_runtime.parity import headline, measure
@@ -19,11 +20,11 @@ from animetool_runtime.parity import headline, measure
 from .build import atomic_output, quiet_native, write_manifest
 
 
-def _coreml(entry: ModelEntry, path: Path) -> dict:
-    """Structural checks everywhere; numeric parity only where Core ML runs (macOS)."""
-    from animetool_runtime.backends.coreml import structural_check
-
-    res = structural_check(path, entry.inputs, entry.outputs)
+def _structural(fmt: Format, entry: ModelEntry, path: Path) -> dict:
+    """Where a format cannot run (Core ML off macOS): what its backend can check of the file without running it."""
+    if not fmt.structural:
+        return {"status": "skipped", "reason": f"{fmt.title} runs only on {fmt.runs_on}"}
+    res = importlib.import_module(f"animetool_runtime.backends.{fmt.backend}").structural_check(path, entry.inputs, entry.outputs)
     res["status"] = "structural-ok" if res["ok"] else "failed"
     return res
 
@@ -44,8 +45,8 @@ def verify_entry(root: Path, entry: ModelEntry, machine: dict | None = None, thr
     path = root / entry.file
     with quiet_native():  # LiteRT's INFO lines, torchao's 'Failed to load' when Core ML imports torch
         try:
-            if entry.format == "coreml" and sys.platform != "darwin":
-                res = _coreml(entry, path)
+            if not FORMATS[entry.format].runs_here():
+                res = _structural(FORMATS[entry.format], entry, path)
             else:
                 res = measure(Model(entry, path, threads), root / entry.reference)
         except BundleError as e:
@@ -56,7 +57,7 @@ def verify_entry(root: Path, entry: ModelEntry, machine: dict | None = None, thr
 
 def summary(entry: ModelEntry, res: dict) -> str:
     """The parity cell of verify's and export's tables: the worst figures over the outputs, or why it failed."""
-    if entry.format == "coreml" and "spec_version" in res:
+    if "problems" in res:  # a structural check
         if res.get("problems"):
             return "; ".join(res["problems"])
         return f"spec {res['spec_version']}, {len(res['ops'])} op types, I/O match; numeric parity {res['numeric']}"

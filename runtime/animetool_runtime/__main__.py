@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from .formats import BY_BACKEND
 from .manifest import BundleError
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="latency, FPS, parity and peak RSS of every model x format x precision")
     b.add_argument("bundle", help="bundle folder or .zip")
-    b.add_argument("--backend", action="append", help="only this backend (onnxruntime, litert, openvino, coreml); repeatable")
+    b.add_argument("--backend", action="append", help=f"only this backend ({', '.join(BY_BACKEND)}); repeatable")
     b.add_argument("--threads", type=_ints, default=[1], help="comma list, e.g. 1,2")
     b.add_argument("--runs", type=int, default=50)
     b.add_argument("--warmup", type=int, default=5)

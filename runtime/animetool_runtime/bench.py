@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 from . import device
-from .backends import FORMAT_BACKEND, backend_name
+from .backends import backend_name
+from .formats import FORMATS
 from .bundle import load
 from .manifest import BundleError, size_bytes
 from .parity import headline, measure, reference, to_layout
@@ -55,12 +56,13 @@ def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (
     manifest = load(bundle).manifest
     rows = []
     for e in manifest.models:
-        backend = FORMAT_BACKEND[e.format]
+        fmt = FORMATS[e.format]
+        backend = fmt.backend
         if backends and backend not in backends and e.format not in backends:
             continue
-        if e.format == "coreml" and sys.platform != "darwin":
+        if not fmt.runs_here():
             rows.append({"model": e.name, "format": e.format, "precision": e.precision, "backend": backend,
-                         "status": "skipped", "reason": "Core ML runs only on macOS"})
+                         "status": "skipped", "reason": f"{fmt.title} runs only on {fmt.runs_on}"})
             on_row(rows[-1])
             continue
         for n in threads:
@@ -80,7 +82,7 @@ def bench(bundle: str, backends: list[str] | None = None, threads: list[int] = (
             rows.append(row)
             on_row(row)
     for f in manifest.failed:  # cells the export could not make: a row each, as `yolo benchmark` gives them
-        backend = FORMAT_BACKEND.get(f["format"], f["format"])
+        backend = FORMATS[f["format"]].backend if f["format"] in FORMATS else f["format"]
         if not backends or backend in backends or f["format"] in backends:
             rows.append({"model": f["name"], "format": f["format"], "precision": f["precision"], "backend": backend,
                          "status": "export-failed", "reason": f["reason"]})

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -11,8 +10,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .backends import BACKENDS, FORMAT_BACKEND, backend_name, open_session
-from .manifest import (FORMATS, MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, model_files, sha256_path,
+from .backends import backend_format, backend_name, open_session
+from .formats import FORMATS, Format, for_file
+from .manifest import (MANIFEST, BundleError, Manifest, ModelEntry, TensorSpec, model_files, sha256_path,
                        to_layout)
 
 PRECISION_ORDER = ("int8", "fp16", "fp32")  # a phone runtime prefers the smallest file that passed parity
@@ -85,7 +85,7 @@ class Model:
         if check_sha and entry.sha256 and sha256_path(path) != entry.sha256:
             raise BundleError(f"{path}: sha256 does not match the manifest (file changed or corrupt)")
         self.entry, self.path = entry, path
-        self.backend = FORMAT_BACKEND[entry.format]
+        self.backend = FORMATS[entry.format].backend
         self.session = open_session(self.backend, path, threads)
         self.version = getattr(self.session, "version", self.backend)
         _same_io(path, self.session, entry)
@@ -141,7 +141,7 @@ class Bundle:
         cands = [e for e in self.manifest.models if (name is None or e.name == name) and (task is None or e.task == task)]
         if not cands:
             raise BundleError(f"{self.root}: bundle has no model {name or task!r} (it has {', '.join(self.names)})")
-        fmts = [BACKENDS[self.backend][1]] if self.backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
+        fmts = _formats(self.backend)
         others = sorted({e.precision for e in cands} - set(PRECISION_ORDER))  # e.g. a bare file's "unknown", Core ML's w8
         precs = [self.precision] if self.precision else list(PRECISION_ORDER) + others
         ranked = [e for f in fmts for p in precs for e in cands if e.format == f and e.precision == p]
@@ -173,7 +173,7 @@ def default_bundle_path(digest: str, fmt: str) -> Path:
 
 def default_bundle(backend: str | None = None) -> Path:
     """The newest default-model bundle in the cache for this backend's format (any installed format when None)."""
-    fmts = [BACKENDS[backend_name(backend)][1]] if backend else [f for f in FORMAT_BACKEND if _installed(FORMAT_BACKEND[f])]
+    fmts = _formats(backend)
     root = default_bundle_path("*", "*").parent
     found = [p for f in fmts for p in root.glob(default_bundle_path("*", f).name) if (p / MANIFEST).is_file()]
     if not found:
@@ -182,10 +182,9 @@ def default_bundle(backend: str | None = None) -> Path:
     return max(found, key=lambda p: (p / MANIFEST).stat().st_mtime)
 
 
-def _installed(backend: str) -> bool:
-    return importlib.util.find_spec({"onnxruntime": "onnxruntime", "litert": "ai_edge_litert", "openvino": "openvino",
-                                     "coreml": "coremltools"}[backend]) is not None or (
-        backend == "litert" and importlib.util.find_spec("tflite_runtime") is not None)
+def _formats(backend: str | None) -> list[str]:
+    """The formats to pick from: the backend's, or (None) every format whose backend is installed, in FORMATS order."""
+    return [backend_format(backend).name] if backend else [f.name for f in FORMATS.values() if f.installed()]
 
 
 def _unzip(path: Path) -> Path:
@@ -203,14 +202,14 @@ def _unzip(path: Path) -> Path:
 
 def _single_file(path: Path, threads: int | None) -> Manifest:
     """A bare model file becomes a one-entry manifest read from the file itself (no pre/post-processing known)."""
-    fmt = next((f for f, ext in FORMATS.items() if path.name.endswith(ext)), None)
+    fmt: Format | None = for_file(path.name)
     if fmt is None:
-        raise BundleError(f"{path}: unknown model file type (expected {', '.join(FORMATS.values())}, a bundle folder or .zip)")
-    sess = open_session(FORMAT_BACKEND[fmt], path, threads)
-    layout = "NHWC" if fmt == "tflite" else "NCHW"
-    specs = [[TensorSpec(s.name, s.shape, s.dtype, layout, s.scale, s.zero_point) for s in group]
+        raise BundleError(f"{path}: unknown model file type (expected {', '.join(f.suffix for f in FORMATS.values())}, "
+                          "a bundle folder or .zip)")
+    sess = open_session(fmt.backend, path, threads)
+    specs = [[TensorSpec(s.name, s.shape, s.dtype, fmt.layout, s.scale, s.zero_point) for s in group]
              for group in (sess.inputs, sess.outputs)]
-    entry = ModelEntry(name=path.stem, task="generic", format=fmt, precision="unknown", file=path.name, sha256="",
+    entry = ModelEntry(name=path.stem, task="generic", format=fmt.name, precision="unknown", file=path.name, sha256="",
                        inputs=specs[0], outputs=specs[1])
     return Manifest(models=[entry])
 

@@ -6,7 +6,8 @@ import math
 import re
 from typing import Any, Callable
 
-from .manifest import FORMATS, BundleError
+from .formats import FORMATS
+from .manifest import BundleError
 
 TASKS = ("pose", "generator", "generic")
 DTYPES = {"float32": None, "float16": None, "int8": (-128, 127), "uint8": (0, 255), "int32": (-2**31, 2**31 - 1),

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from .formats import for_file
+
 SCHEMA = 1
 MANIFEST = "manifest.json"
-FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml", "coreml": ".mlpackage"}
 
 
 class BundleError(ValueError):
@@ -96,12 +97,14 @@ class Manifest:
 
 
 def model_files(path: Path) -> list[Path]:
-    """The files one model is made of: a file, an OpenVINO .xml with its .bin, or a Core ML .mlpackage folder."""
+    """The files one model is made of: a file with the parts its format keeps beside it (an OpenVINO .xml with its
+    .bin), or a Core ML .mlpackage folder."""
     path = Path(path)
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
-    weights = path.with_suffix(".bin")
-    return [path, weights] if path.suffix == ".xml" and weights.exists() else [path]
+    fmt = for_file(path.name)
+    parts = [path.with_suffix(s) for s in (fmt.parts if fmt else ())]
+    return [path] + [p for p in parts if p.exists()]
 
 
 def sha256_path(path: Path) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from animetool_runtime.formats import FORMATS
 from animetool_runtime.manifest import TensorSpec
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -84,7 +85,6 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {}
-TARGET_MODULES = ("onnx", "tflite", "openvino", "coreml")
 
 
 def register_target(name: str, extra: str, precisions: tuple[str, ...] = PRECISIONS):
@@ -96,6 +96,7 @@ def register_target(name: str, extra: str, precisions: tuple[str, ...] = PRECISI
 
 
 def targets() -> dict[str, Target]:
-    for mod in TARGET_MODULES:
-        importlib.import_module(f"{__name__}.{mod}")
+    """Every format's exporter: export/<format name>.py registers it (runtime formats.FORMATS lists the formats)."""
+    for name in FORMATS:
+        importlib.import_module(f"{__name__}.{name}")
     return TARGETS

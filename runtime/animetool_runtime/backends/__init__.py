@@ -7,17 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
+from ..formats import BY_BACKEND, FORMATS, Format
 from ..manifest import BundleError, TensorSpec
 
-# backend name -> (module, the format it runs, the pip extra that installs it)
-BACKENDS = {
-    "onnxruntime": ("onnxruntime", "onnx", "onnx"),
-    "litert": ("litert", "tflite", "tflite"),
-    "openvino": ("openvino", "openvino", "openvino"),
-    "coreml": ("coreml", "coreml", "coreml"),
-}
-ALIASES = {"onnx": "onnxruntime", "ort": "onnxruntime", "tflite": "litert", "ov": "openvino"}
-FORMAT_BACKEND = {fmt: name for name, (_, fmt, _) in BACKENDS.items()}
+ALIASES = {a: f.backend for f in FORMATS.values() for a in f.aliases}
 
 
 class Session(Protocol):
@@ -31,15 +24,20 @@ class Session(Protocol):
 
 def backend_name(name: str) -> str:
     name = ALIASES.get(name, name)
-    if name not in BACKENDS:
-        raise BundleError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)} (or onnx, tflite)")
+    if name not in BY_BACKEND:
+        raise BundleError(f"unknown backend {name!r}; choose from {', '.join(BY_BACKEND)} (or {', '.join(ALIASES)})")
     return name
+
+
+def backend_format(name: str) -> Format:
+    """The format a backend (or one of its aliases) runs."""
+    return BY_BACKEND[backend_name(name)]
 
 
 # Native runtimes can crash the process (SIGSEGV, SIGABRT) on corrupt but well-formed files: LiteRT did on 1 in 60
 # structurally mutated .tflite files here. A file is first loaded and run once in a child process; a crash there is a
-# BundleError here, and a file that passed is remembered by its sha256 (in the cache), so each is probed once.
-PROBED = ("litert", "onnxruntime", "openvino")
+# BundleError here, and a file that passed is remembered by its sha256 (in the cache), so each is probed once
+# (Format.probed).
 
 
 def _mark(backend: str, path: Path) -> Path:
@@ -81,7 +79,7 @@ def _probe(backend: str, path: Path) -> None:
 
 def probe_main(backend: str, path: str) -> int:
     """The child side of the probe: load, run once on zeros. A Python error is left to the parent's own load."""
-    mod = importlib.import_module(f"{__name__}.{BACKENDS[backend_name(backend)][0]}")
+    mod = importlib.import_module(f"{__name__}.{backend_name(backend)}")
     session = mod.Backend(Path(path), threads=1)
     session.run([np.zeros([d if d > 0 else 1 for d in s.shape], np.dtype(s.dtype)) for s in session.inputs])
     return 0
@@ -89,16 +87,16 @@ def probe_main(backend: str, path: str) -> int:
 
 def open_session(backend: str, path: Path, threads: int | None = None) -> Session:
     """Load a model file with a backend; a missing backend package is an error that names the extra to install."""
-    backend = backend_name(backend)
-    module, _, extra = BACKENDS[backend]
-    mod = importlib.import_module(f"{__name__}.{module}")
+    fmt = backend_format(backend)
+    backend = fmt.backend
+    mod = importlib.import_module(f"{__name__}.{backend}")
     try:
         mod.check_available()
     except ImportError as e:
-        raise BundleError(f"backend {backend} is not installed ({e}); pip install 'animetool-runtime[{extra}]'") from None
+        raise BundleError(f"backend {backend} is not installed ({e}); pip install 'animetool-runtime[{fmt.extra}]'") from None
     if not Path(path).exists():
         raise BundleError(f"{path}: model file not found")
-    if backend in PROBED:
+    if fmt.probed:
         _probe(backend, Path(path))
     try:
         return mod.Backend(Path(path), threads=threads)
