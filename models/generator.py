@@ -9,22 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import Up, cbr
 from .registry import register_model
-
-
-def cbr(cin: int, cout: int, stride: int = 1, leaky: bool = False) -> nn.Sequential:
-    act = nn.LeakyReLU(0.2, inplace=True) if leaky else nn.ReLU(inplace=True)
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), act)
-
-
-class Up(nn.Module):
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
-        self.conv = cbr(cin, cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.up(x))
 
 
 LOGIT = 8.0
@@ -44,7 +30,7 @@ class UNetGenerator(nn.Module):
         # channels, then depth-to-space); the colour skip paints at full size.
         self.inp = (nn.Sequential(nn.Conv2d(cin, chans[0], 2, 2, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=True))
                     if half else cbr(cin, chans[0]))
-        self.down = nn.ModuleList([nn.Sequential(cbr(chans[i], chans[i + 1], 2), cbr(chans[i + 1], chans[i + 1]))
+        self.down = nn.ModuleList([nn.Sequential(cbr(chans[i], chans[i + 1], stride=2), cbr(chans[i + 1], chans[i + 1]))
                                    for i in range(depth)])
         self.up = nn.ModuleList([Up(chans[i + 1], chans[i]) for i in reversed(range(depth))])
         self.refine = nn.ModuleList([cbr(chans[i], chans[i]) for i in reversed(range(depth))])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import cbr
 from .registry import register_model
 from .coco import COCO_KEYPOINTS, COCO_SKELETON
 from .standins import IMAGENET
@@ -19,10 +20,6 @@ STRIDE = 4
 # Trained on 192 px crops zoomed in 0.8-2.2x, so people look bigger in training than in a 192 px letterbox of a whole
 # frame; run at 224 they match (FixRes, Touvron et al. 2019). Measured on the held-out footage: benchmarks/pose_eval.py.
 SIZE = 224
-
-
-def cbr(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class Head(nn.Module):

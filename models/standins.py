@@ -10,25 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import Up, cbr
 from .registry import register_model
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-
-
-def cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """Conv + BatchNorm + ReLU: folds to one int8-friendly conv on every target."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class Up(nn.Module):
-    """Nearest resize + conv instead of ConvTranspose (DESIGN.md: survives int8 on every target)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv = cbr(cin, cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class TinyUNet(nn.Module):
@@ -37,7 +22,7 @@ class TinyUNet(nn.Module):
     def __init__(self, width: int = 16, cin: int = 3, cout: int = 3):
         super().__init__()
         w = width
-        self.e1, self.e2, self.e3 = cbr(cin, w), cbr(w, 2 * w, 2), cbr(2 * w, 4 * w, 2)
+        self.e1, self.e2, self.e3 = cbr(cin, w), cbr(w, 2 * w, stride=2), cbr(2 * w, 4 * w, stride=2)
         self.d2, self.d1 = Up(4 * w, 2 * w), Up(2 * w, w)
         self.out = nn.Conv2d(w, cout, 3, 1, 1)
 
