@@ -102,7 +102,7 @@ def evaluate(gt: list[np.ndarray], pred: list[np.ndarray], sizes: list[tuple[int
             score = float(ious[r, j]) if r is not None else 0.0
             scores.append(score)
             (single if len(g) == 1 else multi).append(score)
-            if any(iou(boxes[j], b) > OVERLAP for k, b in enumerate(boxes) if k != j):
+            if any(float(iou(boxes[j], b)[0]) > OVERLAP for k, b in enumerate(boxes) if k != j):
                 overlap.append(score >= FOUND)
             if sizes is not None:
                 x0, y0, x1, y1 = boxes[j]

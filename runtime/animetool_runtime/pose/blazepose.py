@@ -13,6 +13,7 @@ import numpy as np
 
 from ..backends import open_session
 from ..image import warp_affine
+from .track import iou
 
 # BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 BLAZEPOSE_TO_COCO = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
@@ -45,14 +46,6 @@ def ssd_anchors(size: int, strides: tuple[int, ...] = STRIDES) -> np.ndarray:
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """The logistic function without exp overflow warnings on large logits."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (x0, y0, x1, y1) box with each row of boxes."""
-    lo, hi = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
-    return inter / np.maximum(union, 1e-12)
 
 
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, threshold: float = NMS_IOU):

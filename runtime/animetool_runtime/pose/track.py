@@ -34,17 +34,18 @@ def oks(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.exp(-d2 / (2 * area * (2 * SIGMAS[vis]) ** 2)).sum() / max(int((a[:, 2] >= VISIBLE).sum()), 1))
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box with each row of boxes (N, 4); 0 where the union is empty."""
+    box, boxes = np.asarray(box, np.float64), np.asarray(boxes, np.float64).reshape(-1, 4)
+    lo, hi = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
+    return inter / np.maximum(union, 1e-12)
 
 
 def similarity(track: np.ndarray, person: np.ndarray) -> float:
     """How likely person is track's next pose: OKS, or the box overlap when fast motion makes OKS fall."""
-    return max(oks(track, person), iou(box(track), box(person)))
+    return max(oks(track, person), float(iou(box(track), box(person))[0]))
 
 
 def suppress(people: np.ndarray, threshold: float = 0.6) -> np.ndarray:
