@@ -125,7 +125,7 @@ def generator_teacher() -> nn.Module:
 
 
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v4.safetensors", default=True)
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v5.safetensors", default=True)
 def generator_student() -> nn.Module:
     """The teacher's topology at a quarter of the width, plus a colour skip: at width 8 the painted colours did not
     survive the trip through the U-Net (v1 and v2 drew everyone grey), so a 3x3 conv of them joins the output."""
