@@ -134,7 +134,7 @@ def generator_student() -> nn.Module:
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v3.safetensors", default=True)
+                weights="generator-student-256.v4.safetensors", default=True)
 def generator_student_256() -> nn.Module:
     """generator-student drawing at 256x256 from the 256 px conditioning, its U-Net working at 128 (half=True: a
     strided first conv, a depth-to-space output), so it costs little more than generator-student; the colour skip
