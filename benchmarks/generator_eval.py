@@ -91,12 +91,12 @@ def users_see(outs, targets, canvases, looks) -> dict:
     return {"random": mean(per[0::2]), "real": mean(per[1::2])}
 
 
-def evaluate_size(size: int, names: tuple[str, ...], student: str, people, samples: int, threads: int,
+def evaluate_size(size: int, student: str, people, samples: int, threads: int,
                   teacher) -> dict:
     """Every figure for the generators drawing at one size, on the same held-out poses and appearances."""
     conds, targets, canvases, looks = samples_at(size, people, samples)
     x = torch.from_numpy(conds)
-    nets = {n: create_model(n) for n in names}
+    nets = {student: create_model(student)}
     with torch.no_grad():
         outs = {n: m(x).numpy() for n, m in nets.items()}
     result = {"size": size, "models": {}, "users_see": {}}
@@ -170,8 +170,8 @@ def main() -> None:
     people = heldout_people(args.data)
     teacher = BlazePoseTeacher("full", threads=args.threads)
     result = {"device": device.describe(), "samples": args.samples, "sizes": [
-        evaluate_size(128, ("generator-student",), "generator-student", people, args.samples, args.threads, teacher),
-        evaluate_size(256, ("generator-student-256",), "generator-student-256", people, args.samples, args.threads, teacher)]}
+        evaluate_size(128, "generator-student", people, args.samples, args.threads, teacher),
+        evaluate_size(256, "generator-student-256", people, args.samples, args.threads, teacher)]}
     d = result["device"]
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"generator-{device.slug(d)}"

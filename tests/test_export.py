@@ -32,9 +32,8 @@ def test_every_format_is_one_record_one_backend_one_exporter():
         mod = importlib.import_module(f"animetool_runtime.backends.{f.backend}")
         assert callable(mod.check_available) and hasattr(mod, "Backend")
         assert targets()[f.name].fn and set(targets()[f.name].precisions) >= {"fp32", "int8"}
-        assert not f.platforms or f.structural, f.name  # what cannot run here can at least be read
-        if f.structural:
-            assert callable(mod.structural_check)
+        if f.platforms:  # what cannot run everywhere can at least be read where it cannot
+            assert callable(mod.structural_check), f.name
         assert all(backend_format(a) is f for a in (f.backend, *f.aliases))
 
 

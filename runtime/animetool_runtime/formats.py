@@ -19,11 +19,10 @@ class Format:
     aliases: tuple[str, ...] = ()  # other names --backend takes
     parts: tuple[str, ...] = ()  # suffixes of the files beside it that belong to it (OpenVINO's weights)
     layout: str = "NCHW"  # the tensor layout its files use
-    platforms: tuple[str, ...] = ()  # sys.platform values its backend runs on; () for any
+    platforms: tuple[str, ...] = ()  # sys.platform values its backend runs on; () for any. Elsewhere verify reads the
+    # file without running it: backends/<backend>.py then has structural_check(path, inputs, outputs)
     runs_on: str = "any OS"  # the same, for people
     probed: bool = True  # a native runtime that can crash on a corrupt file: load it once in a child process first
-    structural: bool = False  # where it cannot run, backends/<backend>.structural_check(path, inputs, outputs) reads
-    # the file (format, I/O against the manifest, weights) for verify
 
     def runs_here(self) -> bool:
         """Whether its backend can run files on this machine at all (Core ML: macOS only)."""
@@ -43,7 +42,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            aliases=("tflite",), layout="NHWC"),
     Format("openvino", "OpenVINO", ".xml", "openvino", ("openvino",), "openvino", aliases=("ov",), parts=(".bin",)),
     Format("coreml", "Core ML", ".mlpackage", "coreml", ("coremltools",), "coreml", platforms=("darwin",),
-           runs_on="macOS", probed=False, structural=True),
+           runs_on="macOS", probed=False),
 )}
 BY_BACKEND: dict[str, Format] = {f.backend: f for f in FORMATS.values()}
 
