@@ -102,7 +102,7 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
 # maps, 22 appearance values, 2 face maps); models import torch only, so the count is repeated here and checked by the
 # tests, as is the layout's version, which the bundle records so a runtime never feeds a generator another layout.
 CONDITIONING_CHANNELS = 60
-CONDITIONING_LAYOUT = 3
+CONDITIONING_LAYOUT = 4
 COLOUR_CHANNELS = (36, 51)  # the painted skin, hair, top, bottom and shoe colours (after 17 keypoint + 19 limb maps)
 SIZE = 128
 

@@ -205,7 +205,7 @@ def test_conditioning_lays_out_what_the_renderer_draws(case):
             continue
         drawn = np.median(img[solid] / 255, 0)  # lit tone, shadow tone (x0.78) or the eyes' detail: the lit tone wins
         assert np.abs(drawn - getattr(look, colour)).max() < 0.12, (colour, drawn, getattr(look, colour))
-    # the head laid out as the renderer draws it (layout 3: its polygons, the fringe's bangs and the chin): every pixel
+    # the head laid out as the renderer draws it (since layout 3: its polygons, the fringe's bangs and the chin): every pixel
     # drawn in the hair's or the skin's lit tone near the face lies under that colour's mask (layout 2: 91% of the skin)
     head = np.zeros(alpha.shape, bool)
     (x0, y0), (x1, y1) = pose[:5, :2].min(0) - 40, pose[:5, :2].max(0) + 40
@@ -224,6 +224,8 @@ def test_conditioning_lays_out_what_the_renderer_draws(case):
     drawn = np.median(img[iris] / 255, 0)
     want = np.clip(np.asarray(look.hair) * 0.9 + 0.08, 0, 1)
     assert iris.sum() >= 4 and np.abs(drawn - want).max() < np.abs(drawn - look.skin).max(), (drawn, want)
+    # layout 4: the hair's colour is painted on the eyes, so the net finds it where it draws the iris
+    assert np.median(cover[1][iris]) > 0.9 and np.median(cover[0][iris]) < 0.1
 
 
 def test_web_app_conditioning_is_the_runtime_s(real_pose):

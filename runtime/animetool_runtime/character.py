@@ -35,7 +35,7 @@ class Appearance:
 APPEARANCE_FIELDS = tuple(f"{c}_{ch}" for c in COLOURS for ch in "rgb") + tuple(f"hair_{s}" for s in HAIR_STYLES) + (
     "long_trousers", "outline")
 CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS) + len(FACE_MAPS)
-CONDITIONING_LAYOUT = 3  # bumped whenever a channel's meaning changes: a bundle records the layout its generator learnt
+CONDITIONING_LAYOUT = 4  # bumped whenever a channel's meaning changes: a bundle records the layout its generator learnt
 
 
 def appearance_vector(a: Appearance) -> np.ndarray:

@@ -62,7 +62,10 @@ def _head(fig: Figure, size: int, style: str, frame) -> list:
     face = ("skin", polygon(size, head_points(frame, skull(fig.yaw))))
     if fig.back:
         return [face, ("hair", polygon(size, head_points(frame, nape())))] + _hair(fig, size, style, frame)
-    return [face, ("hair", polygon(size, head_points(frame, hair_cap(style, fig.yaw)[0])))]
+    # layout 4: the eyes are painted in the hair's colour (the renderer draws the irises and lashes from it), under
+    # the hair's crown as it draws them: the colour is at hand where the eyes map says iris, not a head's width away
+    eyes = [("hair", head_ellipse(size, frame, x, 0.36, 0.2 * w, 0.3)) for x, w in fig.eyes()]
+    return [face, *eyes, ("hair", polygon(size, head_points(frame, hair_cap(style, fig.yaw)[0])))]
 
 
 def _hair(fig: Figure, size: int, style: str, frame) -> list:

@@ -10,7 +10,7 @@ export const HAIR_STYLES = ["short", "long", "ponytail", "bob", "spiky"];
 export const DEFAULT_APPEARANCE = {skin: [0.98, 0.85, 0.75], hair: [0.32, 0.22, 0.18], top: [0.85, 0.85, 0.88],
   bottom: [0.25, 0.30, 0.45], shoes: [0.30, 0.25, 0.22], hair_style: "short", long_trousers: true, outline: 0.5};
 export const CONDITIONING_CHANNELS = 17 + SKELETON.length + 3 * COLOURS.length + HAIR_STYLES.length + 2 + FACE_MAPS.length;
-export const CONDITIONING_LAYOUT = 3;
+export const CONDITIONING_LAYOUT = 4;
 
 export function appearanceVector(a) {
   return Float32Array.from([...COLOURS.flatMap(c => a[c]), ...HAIR_STYLES.map(s => +(a.hair_style === s)),

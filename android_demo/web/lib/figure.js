@@ -248,7 +248,9 @@ function torso(fig, size) {
 function head(fig, size, style, frame) {
   const face = ["skin", polygon(size, headPoints(frame, skull(fig.yaw)))];
   if (fig.back) return [face, ["hair", polygon(size, headPoints(frame, nape()))], ...hair(fig, size, style, frame)];
-  return [face, ["hair", polygon(size, headPoints(frame, hairCap(style, fig.yaw)))]];
+  // layout 4: the eyes in the hair's colour (the renderer draws irises and lashes from it), under the hair's crown
+  const eyes = fig.eyes().map(([x, w]) => ["hair", headEllipse(size, frame, x, 0.36, 0.2 * w, 0.3)]);
+  return [face, ...eyes, ["hair", polygon(size, headPoints(frame, hairCap(style, fig.yaw)))]];
 }
 
 // The hair hanging behind the head (in front of it when seen from behind).
