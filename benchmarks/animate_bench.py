@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import animate_measures
-from animetool.footage import fetch_footage
+from animetool.data.footage import fetch_footage
 from animetool_runtime import device, load
 from animetool_runtime.pose.estimator import PoseEstimator
 from animetool_runtime.pose.track import Tracker, jitter, whole

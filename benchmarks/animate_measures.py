@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from animetool.teachers import BlazePoseTeacher
+from animetool.data.teachers import BlazePoseTeacher
 from animetool_runtime import load
 from animetool_runtime.animate import Animator, composite
 from animetool_runtime.character import COLOURS, Appearance, extract_appearance, fit_pose, srgb_to_lab

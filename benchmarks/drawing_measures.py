@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from skimage.metrics import structural_similarity
 
-from animetool.avatar import shade
+from animetool.data.avatar import shade
 from animetool_runtime.character import VISIBLE, Appearance, srgb_to_lab
 
 PARTS = ("hair", "skin", "bottom", "top")

@@ -27,14 +27,14 @@ import torch
 from PIL import Image
 
 import animetool_runtime as rt
-from animetool.avatar import random_appearance, render
-from animetool.avatar_data import MIN_VISIBLE
-from animetool.data import load_split
-from animetool.footage import CAMERA_2
+from animetool.data.avatar import random_appearance, render
+from animetool.data.avatar_data import MIN_VISIBLE
+from animetool.data.poses import load_split
+from animetool.data.footage import CAMERA_2
 from animetool.models import create_model
 from animetool.models.generator import macs
 from animetool.pose_metrics import evaluate
-from animetool.teachers import BlazePoseTeacher
+from animetool.data.teachers import BlazePoseTeacher
 from animetool_runtime import device
 from animetool_runtime.manifest import size_bytes
 from animetool_runtime.character import VISIBLE, conditioning, extract_appearance, fit_pose

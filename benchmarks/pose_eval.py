@@ -3,7 +3,7 @@
     python benchmarks/pose_eval.py [--data runs/posedata-heavy] [--model pose-student-s] [--reference blazepose-heavy]
                                    [--threads 1] [--sizes 160,192,224,256]
 
-Splits (toolchain/footage.py SPLITS): the input size is chosen on the val split, a camera of a lab scene the student
+Splits (toolchain/data/footage.py SPLITS): the input size is chosen on the val split, a camera of a lab scene the student
 trained on from other cameras (the int8 TFLite student at each size of --sizes, best mean OKS; --size overrides the
 choice and the report says so), then every row is measured once on the test split (a scene never trained on: Pose2Sim's multi-person lab, all four cameras). Reference
 labels: --reference (BlazePose heavy by default, not the training teacher) on the same frames, cached beside --data.
@@ -31,11 +31,11 @@ import torch
 from PIL import Image
 
 import animetool_runtime as rt
-from animetool.data import DEFAULT_SOURCES, build, load_split, read_index
-from animetool.footage import SPLITS
+from animetool.data.poses import DEFAULT_SOURCES, build, load_split, read_index
+from animetool.data.footage import SPLITS
 from animetool.pose_metrics import evaluate
-from animetool.sources import resolve
-from animetool.teachers import BlazePoseTeacher
+from animetool.export.sources import resolve
+from animetool.data.teachers import BlazePoseTeacher
 from animetool_runtime import device
 from animetool_runtime.manifest import size_bytes
 from animetool_runtime.pose.estimator import PoseEstimator

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from animetool.demo import WEB, fake_camera, serve, web_root
-from animetool.footage import fetch_sports2d_demo
+from animetool.data.footage import fetch_sports2d_demo
 from animetool_runtime import device
 
 RESULTS = Path(__file__).parent / "results"

@@ -63,3 +63,17 @@ def create_model(name: str, pretrained: bool = True) -> torch.nn.Module:
     if pretrained and info.weights_path is not None:
         model.load_state_dict(load_file(str(info.weights_path)))
     return model.eval()
+
+
+def fault_at(module: torch.nn.Module, shape: tuple[int, ...]) -> str | None:
+    """Why module cannot take an input of this shape (e.g. strides that do not divide it), or None; one eval-mode
+    pass on zeros, so batch-norm statistics stay as they were."""
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(shape))
+    except RuntimeError as e:
+        return f"does not run at {shape[-2]}x{shape[-1]} ({str(e).splitlines()[0]}); try a multiple of 32"
+    finally:
+        module.train(was_training)
+    return None

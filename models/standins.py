@@ -2,7 +2,7 @@
 and the ImageNet normalisation the pose models share (the COCO constants: coco.py).
 
 Their weights are a seeded initialisation whose BatchNorm statistics were measured on real photos
-(`python -m animetool.standin_weights`), so activations have realistic ranges for export and int8 parity;
+(`python -m animetool.train.standins`), so activations have realistic ranges for export and int8 parity;
 they are not trained and predict nothing meaningful.
 """
 from __future__ import annotations

@@ -53,7 +53,7 @@ def app_bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory) -> Path:
     """Six real frames of the Sports2D demo with BlazePose's pseudo-labels (fetched from registry packages, cached)."""
-    from animetool.data import build
+    from animetool.data.poses import build
 
     out = tmp_path_factory.mktemp("posedata")
     build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
@@ -84,7 +84,7 @@ def cut(src: Path, dst: Path, seconds: float) -> Path:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory) -> Path:
     """The first two seconds of the Sports2D demo (two people, with audio), cut at test time."""
-    from animetool.footage import fetch_sports2d_demo
+    from animetool.data.footage import fetch_sports2d_demo
 
     return cut(fetch_sports2d_demo(), tmp_path_factory.mktemp("clip") / "sports2d-2s.mp4", SECONDS)
 

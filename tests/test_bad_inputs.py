@@ -299,7 +299,7 @@ def test_training_state_is_never_unpickled_and_ctrl_c_keeps_the_steps(tmp_path):
 
     import torch
 
-    from animetool.training import Trainer
+    from animetool.train.loop import Trainer
 
     class Boom:
         def __reduce__(self):
@@ -375,7 +375,7 @@ def _tiny_video(tmp_path: Path) -> Path:
 
 
 def _small_posedata(tmp_path_factory) -> Path:
-    from animetool.data import build
+    from animetool.data.poses import build
 
     out = tmp_path_factory.getbasetemp() / "posedata-for-bad-inputs"
     if not (out / "index.json").exists():

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from animetool.avatar import render
+from animetool.data.avatar import render
 from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, SKELETON, Appearance,
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
@@ -93,7 +93,7 @@ def test_render_speed():
 @pytest.fixture(scope="module")
 def real_pose(small_data) -> np.ndarray:
     """A real person's pose: BlazePose on the Sports2D demo (the shared small_data fixture)."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
 
     return load_poses(small_data, "train")[0]
 
@@ -159,7 +159,7 @@ def test_generator_fed_only_the_person_s_box_draws_the_same(app_bundle, small_da
     """animate quantizes and moves only the box conditioning(with_box=True) reports (TFLite takes int8 NHWC: half
     the work on a 256 canvas); the file sees the very same input, on real poses of every kind: whole, cut by the
     frame's edge, seen from behind, nobody at all."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
     from animetool_runtime import load
 
     model = load(app_bundle, backend, "int8", 1).model(name="generator-student-256")
@@ -277,8 +277,8 @@ def test_appearance_vector_round_trip():
 
 
 def test_appearance_of_real_people():
-    from animetool.footage import fetch_footage, read_frame
-    from animetool.teachers import BlazePoseTeacher
+    from animetool.data.footage import fetch_footage, read_frame
+    from animetool.data.teachers import BlazePoseTeacher
 
     frame = read_frame(fetch_footage(["pose2sim-multi-cam01"])["pose2sim-multi-cam01"], 0)
     people = BlazePoseTeacher("full", threads=1)(frame)

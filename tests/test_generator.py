@@ -38,8 +38,8 @@ def test_student_is_ten_times_cheaper():
 
 @pytest.mark.parametrize("student,gan", [(False, True), (False, False), (True, True)])
 def test_a_few_steps_lower_the_loss(small_data, tmp_path, student, gan):
-    from animetool.avatar_data import batch, load_poses
-    from animetool.gan_train import Distiller, StudentTrainer, TeacherTrainer
+    from animetool.data.avatar_data import batch, load_poses
+    from animetool.train.generator import Distiller, StudentTrainer, TeacherTrainer
     from animetool.models import create_model
     from animetool.models.generator import discriminator
 
@@ -77,7 +77,7 @@ def test_a_few_steps_lower_the_loss(small_data, tmp_path, student, gan):
 def test_a_half_resolution_generator_starts_from_its_full_resolution_twin():
     """generator-student-256 works at 128 inside (strided first conv, depth-to-space output): --init from the 128 px
     student starts it drawing that student's picture at twice the size (from scratch it is nowhere near)."""
-    from animetool.distill import _init_from
+    from animetool.train.distill import _init_from
     from animetool.models import REGISTRY, create_model
     from test_character import LOOK, STANDING
 
@@ -105,8 +105,8 @@ def student_bundle(tmp_path_factory):
 def test_int8_student_draws_the_character_where_the_pose_is(student_bundle, small_data, backend):
     """On a real held-in pose: the drawn alpha covers the visible keypoints and stays inside the pose's box."""
     import animetool_runtime as rt
-    from animetool.avatar import random_appearance
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar import random_appearance
+    from animetool.data.avatar_data import load_poses
     from animetool_runtime.parity import to_layout
 
     model = rt.load(student_bundle, backend=backend).model(task="generator")
@@ -128,7 +128,7 @@ def test_int8_student_draws_the_character_where_the_pose_is(student_bundle, smal
 @pytest.mark.parametrize("name,size", [("generator-student", 128), ("generator-student-256", 256)])
 def test_students_wear_the_colours_they_are_given(small_data, name, size):
     """Two looks on the same real pose: the shirt and trousers come out in each look's own colours."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
     from animetool.models import create_model
     from animetool_runtime.character import Appearance
 
@@ -152,7 +152,7 @@ def test_students_wear_the_colours_they_are_given(small_data, name, size):
 def test_students_draw_a_face_where_the_face_maps_say(small_data, name, size):
     """Eyes are drawn: inside the eyes map the drawing is far from the skin colour, on the rest of the face it is the
     skin (v3 students drew a blank face: no eyes at all)."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
     from animetool.models import create_model
     from animetool_runtime.character import Appearance
 
@@ -189,7 +189,7 @@ def test_int8_default_generator_draws_the_face_and_hair_it_is_given(app_bundle, 
     paints hair). Bounds: the measured figures (benchmarks/generator_eval.py's head SSIM and hair dE) with a margin."""
     from skimage.metrics import structural_similarity
 
-    from animetool.avatar import render
+    from animetool.data.avatar import render
     from animetool_runtime import load
     from animetool_runtime.character import Appearance, srgb_to_lab
     from animetool_runtime.layout import layout

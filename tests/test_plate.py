@@ -17,7 +17,7 @@ BEFORE, AFTER = 10, 100  # the woman walks in at about frame 37: the plate has s
 @pytest.fixture(scope="module")
 def demo(app_bundle):
     """Frames 0..AFTER of the Sports2D demo and the people the default pose student finds in each."""
-    from animetool.footage import fetch_footage
+    from animetool.data.footage import fetch_footage
     from animetool_runtime import load
     from animetool_runtime.pose.estimator import PoseEstimator
     from animetool_runtime.pose.track import suppress
@@ -117,7 +117,7 @@ def test_faint_limbs_are_removed_too(app_bundle):
     """Pose2Sim camera 2, frame 55: the pose student places the raised left arm right but scores its wrist below
     VISIBLE. The character leaves that arm out, so the mask must take it (FAINT), or the real arm shows beside the
     character; the mask's scale still comes from the confident keypoints alone."""
-    from animetool.footage import fetch_footage, read_frame
+    from animetool.data.footage import fetch_footage, read_frame
     from animetool_runtime import load
     from animetool_runtime.figure import VISIBLE
     from animetool_runtime.plate import FAINT

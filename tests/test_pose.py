@@ -33,7 +33,7 @@ def test_heatmap_argmax_decode_finds_known_peaks():
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_training_targets_decode_back_to_the_keypoints(n):
     """Targets built by the trainer, read as if the network had predicted them, give the keypoints back (< 0.5 px)."""
-    from animetool.pose_train import targets
+    from animetool.train.pose import targets
 
     people = _people(np.random.default_rng(n), n)
     t = targets(people, size=192, stride=4)
@@ -68,7 +68,7 @@ def test_letterbox_coordinates_round_trip(h, w):
 
 def test_distillation_lowers_the_loss_on_real_frames(small_data, tmp_path):
     from animetool.models import create_model
-    from animetool.pose_train import PoseTrainer, batch, load_frames, losses
+    from animetool.train.pose import PoseTrainer, batch, load_frames, losses
 
     frames = load_frames(small_data, "train")
     assert len(frames) == 6 and sum(len(f.people) for f in frames) >= 6
@@ -118,7 +118,7 @@ def test_export_at_another_input_size(tmp_path):
     output maps follow, verify passes against PyTorch at that size, and the runtime letterboxes to it and finds the
     two people of a held-out frame where the 224 px default finds them."""
     import animetool_runtime as rt
-    from animetool.footage import fetch_footage, read_frame
+    from animetool.data.footage import fetch_footage, read_frame
     from animetool_runtime.manifest import Manifest
     from animetool_runtime.pose.estimator import PoseEstimator
     from conftest import animetool
@@ -142,8 +142,8 @@ def test_default_student_tflite_int8_finds_the_people_in_a_real_frame(tmp_path):
     """A held-out frame (never trained on) with two people: every person BlazePose finds has a student person whose
     confident keypoints lie inside that person's box, from the int8 TFLite file run by the runtime."""
     import animetool_runtime as rt
-    from animetool.footage import fetch_footage, read_frame
-    from animetool.teachers import BlazePoseTeacher
+    from animetool.data.footage import fetch_footage, read_frame
+    from animetool.data.teachers import BlazePoseTeacher
     from animetool_runtime.pose.estimator import PoseEstimator
     from conftest import animetool
 
@@ -167,7 +167,7 @@ def test_pose_metrics_name_mirrored_edge_and_overlapping_people(small_data):
     """Real people (BlazePose on Sports2D) placed in a 640x480 frame: one in the middle, one at the left edge, two
     overlapping. A perfect prediction is never mirrored and misses nobody; left/right swapped predictions are all
     mirrored; predicting only the middle person misses the edge person and the overlapping pair."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
     from animetool.models.coco import COCO_FLIP
     from animetool.pose_metrics import evaluate
 
@@ -200,7 +200,7 @@ def test_pose_metrics_name_mirrored_edge_and_overlapping_people(small_data):
 def test_pasted_people_land_where_their_labels_say(small_data):
     """Training's synthetic crowds: people cut from other real frames are pasted over a real crop, each with its own
     keypoints, and a keypoint of a person underneath that a pasted one covers is dropped."""
-    from animetool.pose_train import add_people, augment, load_frames, person_mask
+    from animetool.train.pose import add_people, augment, load_frames, person_mask
 
     frames = load_frames(small_data, "train")
     rng = np.random.default_rng(7)
@@ -229,7 +229,7 @@ def test_teacher_left_right_is_checked_on_the_mirror_image(small_data):
     """A teacher whose labels follow the picture (its output on the mirror image is the same people mirrored, left and
     right swapped) agrees; one that keeps left on the same side of the picture whichever way it faces (it guessed)
     does not. The data folder records the check from the real teacher's run on each frame's mirror."""
-    from animetool.data import load_split, mirror_agrees
+    from animetool.data.poses import load_split, mirror_agrees
     from animetool.models.coco import COCO_FLIP
 
     with np.load(small_data / "sports2d-demo" / "labels.npz") as z:

@@ -11,9 +11,9 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from animetool.footage import SPORTS2D, fetch_sports2d_demo, read_frame
-from animetool.teachers import (TEACHERS, Asset, BlazePoseTeacher, FileTeacher, Package, PoseTeacher, TeacherError,
-                                TorchTeacher, fetch, fetch_assets, teacher_app)
+from animetool.data.footage import SPORTS2D, fetch_sports2d_demo, read_frame
+from animetool.data.packages import Asset, Package, PackageError, fetch_assets
+from animetool.data.teachers import TEACHERS, BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError, TorchTeacher, fetch, teacher_app
 from animetool_runtime.image import warp_affine
 from animetool_runtime.manifest import sha256_path
 from animetool_runtime.pose.blazepose import BlazePose, ssd_anchors
@@ -67,14 +67,14 @@ def test_cli_fetch_prints_paths_digests_and_licences():
 
 
 def test_fetch_refuses_a_wrong_digest_and_leaves_nothing(tmp_path):
-    with pytest.raises(TeacherError, match=r"^sports2d==0.8.34: Sports2D/Demo/demo.mp4 has sha256 \w+, expected 0+ "):
+    with pytest.raises(PackageError, match=r"^sports2d==0.8.34: Sports2D/Demo/demo.mp4 has sha256 \w+, expected 0+ "):
         fetch_assets({"demo": Asset(SPORTS2D, "Sports2D/Demo/demo.mp4", "0" * 64)}, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_fetch_names_the_package_when_the_registry_fails(tmp_path):
     missing = Package("pypi", "sports2d", "0.0.0", "BSD-3-Clause")
-    with pytest.raises(TeacherError, match=r"^sports2d==0.0.0: pip download failed \(.*sports2d==0.0.0"):
+    with pytest.raises(PackageError, match=r"^sports2d==0.0.0: pip download failed \(.*sports2d==0.0.0"):
         fetch_assets({"demo": Asset(missing, "Sports2D/Demo/demo.mp4", "0" * 64)}, tmp_path)
 
 

@@ -15,7 +15,7 @@ FPS = 30.0
 @pytest.fixture(scope="module")
 def pose(small_data) -> np.ndarray:
     """A real person, every keypoint seen (BlazePose on the Sports2D demo)."""
-    from animetool.avatar_data import load_poses
+    from animetool.data.avatar_data import load_poses
 
     people = [p for p in load_poses(small_data, "train") if (p[:, 2] >= 0.3).all()]
     assert people
@@ -122,7 +122,7 @@ def test_one_frame_ghosts_are_not_drawn_and_people_keep_their_id_through_a_gap(p
 def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters(app_bundle):
     """The whole demo clip through the default pose student: the man on the roof jumps off into the backlight (the
     model loses him for about two seconds) and the woman walks past; each keeps one id, no character lacks a torso."""
-    from animetool.footage import fetch_footage
+    from animetool.data.footage import fetch_footage
     from animetool_runtime import load
     from animetool_runtime.pose.estimator import PoseEstimator
     from animetool_runtime.pose.track import suppress, untangle

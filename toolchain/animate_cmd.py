@@ -15,15 +15,15 @@ from animetool_runtime.backends import backend_format
 from animetool_runtime.bundle import default_bundle_path
 from animetool_runtime.manifest import BundleError
 
-from .console import console, fail, interrupted
+from animetool.console import console, fail, interrupted
 
 
 def default_bundle(backend: str, on_step=lambda s: None) -> Path:
     """The default models exported (int8) and verified for this backend, once: cached by a digest of their weights
     and of what the manifest says about them (input size, pre- and post-processing), so a change of either re-exports."""
-    from .build import export_bundle
-    from .models import REGISTRY, default_models
-    from .sources import resolve
+    from animetool.export.build import export_bundle
+    from animetool.models import REGISTRY, default_models
+    from animetool.export.sources import resolve
 
     names = default_models()
     digest = hashlib.sha256()
@@ -59,9 +59,10 @@ def animate(
     """Turn every person in a video into an anime character that moves the same way (pose -> tracks -> generator)."""
     from animetool_runtime.animate import animate as run
 
-    from .build import ExportError, quiet_native
+    from animetool.export.build import ExportError
+    from animetool.export.files import quiet_native
 
-    from .footage import FOOTAGE, fetch_footage
+    from animetool.data.footage import FOOTAGE, fetch_footage
 
     if not Path(src).exists() and src in FOOTAGE:
         src = str(fetch_footage([src])[src])

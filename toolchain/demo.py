@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .console import console, fail
+from animetool.console import console, fail
 
 WEB = Path(__file__).resolve().parents[1] / "android_demo" / "web"
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",

@@ -7,14 +7,14 @@ from typing import Optional
 
 from rich.table import Table
 
-from .console import console, fail, table_console
+from animetool.console import console, fail, table_console
 
 
 def _module(entry, spec: Optional[str]):
     """The PyTorch model a bundle entry was exported from: --model, else its registered architecture, if the weights
     are the ones it was exported with (by sha256)."""
-    from .sources import resolve
-    from .verify import torch_input_shape
+    from animetool.export.sources import resolve
+    from animetool.export.verify import torch_input_shape
 
     src = resolve(spec or entry.source.get("architecture") or entry.name, torch_input_shape(entry))
     want, have = entry.source.get("weights_sha256"), src.provenance.get("weights_sha256")
@@ -28,9 +28,9 @@ def layers_report(bundle: Path, spec: Optional[str], plot_path: Optional[Path], 
     from animetool_runtime import load
     from animetool_runtime.manifest import BundleError
 
-    from .calib import CalibError
-    from .layers import layer_errors, plot
-    from .sources import SourceError
+    from animetool.data.images import InputError
+    from animetool.export.layers import layer_errors, plot
+    from animetool.export.sources import SourceError
 
     if plot_path and not plot_path.parent.is_dir():
         fail(f"--plot {plot_path}: folder {plot_path.parent} does not exist")
@@ -43,7 +43,7 @@ def layers_report(bundle: Path, spec: Optional[str], plot_path: Optional[Path], 
         with console.status(f"layers of {bundle}"):
             for name, entries in by_model.items():
                 reports[name] = layer_errors(b.root, entries, _module(entries[0], spec))
-    except (BundleError, SourceError, CalibError) as e:
+    except (BundleError, SourceError, InputError) as e:
         fail(str(e))
     if plot_path:
         for name, r in reports.items():

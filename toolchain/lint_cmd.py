@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .console import console, fail, table_console
+from animetool.console import console, fail, parse_norm, parse_shape, table_console
 
 MEAN_HELP = "module:factory models: per-channel mean the model was trained with, on [0, 1] RGB (ImageNet: 0.485,0.456,0.406)"
 STD_HELP = "module:factory models: per-channel std the model was trained with (ImageNet: 0.229,0.224,0.225)"
@@ -30,18 +30,17 @@ def lint(
     activations and saturating ones after wide ranges, outliers, concat of unequal ranges, decoding inside the graph,
     transposed convs), each with its module path, the range measured on calibration inputs and the fix.
     Exits 1 when any warning or error is found."""
-    from . import calib as calibration
-    from .calib import CalibError
-    from .cli import _norm, _shape
-    from .lint import lint as run_lint
-    from .sources import SourceError, resolve
+    from animetool.data import calib as calibration
+    from animetool.data.images import InputError
+    from animetool.export.lint import lint as run_lint
+    from animetool.export.sources import SourceError, resolve
 
     try:
         with console.status(f"lint {model}: capturing the graph and measuring ranges on {samples} inputs"):
-            src = resolve(model, _shape(input_shape), _norm(mean, std))
+            src = resolve(model, parse_shape(input_shape), parse_norm(mean, std))
             inputs = calibration.load_inputs(calib, src.input_shape, src.preprocess, samples)
             findings = run_lint(src.module, inputs, src.name)
-    except (SourceError, CalibError) as e:
+    except (SourceError, InputError) as e:
         fail(str(e))
     if as_json:
         print(json.dumps({"model": model, "findings": [f.to_dict() for f in findings]}, indent=2))

@@ -10,7 +10,7 @@ import numpy as np
 
 from animetool_runtime.pose.track import SIGMAS, iou
 
-from .models.coco import COCO_FLIP
+from animetool.models.coco import COCO_FLIP
 
 VISIBLE = 0.5  # a teacher's label counts from this score, in training and in scoring (the runtime draws from 0.3)
 FOUND = 0.5  # a reference person counts as found when the prediction matched to it has at least this OKS

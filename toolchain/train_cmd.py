@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.progress import Progress
 
-from .console import console, fail, interrupted, progress, stop_on_term
+from animetool.console import console, fail, interrupted, progress, stop_on_term
 
 
 def data(
@@ -23,11 +23,11 @@ def data(
 ) -> None:
     """Extract frames of real footage and cache the teacher's pose pseudo-labels for distillation (the teacher also
     labels each frame's mirror image; training skips frames where it swaps someone's left and right)."""
-    from .data import DEFAULT_SOURCES, DataError, build
+    from animetool.data.poses import DEFAULT_SOURCES, DataError, build
 
     if every < 1 or (limit is not None and limit < 1):
         fail(f"--every {every} / --limit {limit}: both must be at least 1")
-    from .teachers import TeacherError
+    from animetool.data.packages import PackageError
 
     try:
         with stop_on_term(), progress("{task.completed} frames", transient=as_json) as bar:
@@ -35,7 +35,7 @@ def data(
             index = build(sources or DEFAULT_SOURCES, teacher, out, every, limit, threads,
                           on_item=lambda item, n: bar.update(task, description=f"{item.name}: {n} frames"),
                           on_frame=lambda: bar.advance(task))
-    except (DataError, TeacherError) as e:
+    except (DataError, PackageError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         interrupted(f"{out}: interrupted; finished items are kept, run again to resume")
@@ -78,7 +78,7 @@ def _check_init(init: Optional[Path]) -> None:
 
 
 def _check_arch(arch: str, task: str) -> None:
-    from .models import REGISTRY
+    from animetool.models import REGISTRY
 
     names = sorted(n for n, m in REGISTRY.items() if m.task == task)
     if arch not in names:
@@ -87,8 +87,8 @@ def _check_arch(arch: str, task: str) -> None:
 
 def _train(out: Path, steps: int, as_json: bool, run) -> None:
     """Progress, one-line errors and the summary for every training command; run(on_step, on_stage) does the work."""
-    from .data import DataError
-    from .teachers import TeacherError
+    from animetool.data.poses import DataError
+    from animetool.data.packages import PackageError
 
     if steps < 1:
         fail(f"--steps {steps}: must be at least 1")
@@ -96,7 +96,7 @@ def _train(out: Path, steps: int, as_json: bool, run) -> None:
         with stop_on_term(), progress(transient=as_json) as bar:
             task = bar.add_task("training", total=steps)
             summary = run(_step_reporter(bar, task), lambda stage: bar.update(task, description=stage))
-    except (DataError, TeacherError, FileNotFoundError, ValueError) as e:
+    except (DataError, PackageError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         interrupted(f"{out}: interrupted; run the same command again to resume from the last saved state")
@@ -121,7 +121,7 @@ def distill_pose_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Distil the pose teacher into the multi-person student; resumable (saved every 3 minutes), shows progress."""
-    from .distill import distill_pose
+    from animetool.train.distill import distill_pose
 
     _train(out, steps, as_json, lambda on_step, on_stage: distill_pose(
         teacher, data, out, steps, seed, arch, batch_size, state, size, on_step=on_step, on_stage=on_stage))
@@ -147,7 +147,7 @@ def train_generator_cmd(
 ) -> None:
     """Train a generator on the renderer's pose -> anime drawings (head-weighted L1, gradient L1, optionally GAN);
     resumable, shows progress."""
-    from .distill import train_generator
+    from animetool.train.distill import train_generator
 
     _check_arch(arch, "generator")
     _check_init(init)
@@ -168,7 +168,7 @@ def distill_generator_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Distil the generator teacher into the >=10x cheaper int8-friendly student (outputs + features + GAN terms)."""
-    from .distill import train_generator
+    from animetool.train.distill import train_generator
 
     _check_init(init)
     _train(out, steps, as_json, lambda on_step, _: train_generator(

@@ -1,6 +1,6 @@
 """The flat layout of a character: where each colour shows and where the eyes and mouth are, as soft canvas masks.
 
-The renderer's parts (toolchain/avatar.py) in its drawing order, each reduced to a capsule, ellipse or polygon on the
+The renderer's parts (toolchain/data/avatar.py) in its drawing order, each reduced to a capsule, ellipse or polygon on the
 shared Figure geometry (the head's outlines are the renderer's own polygons: skull and chin, the hair's crown, side
 locks and pointed fringe, the hair behind), and composited front to back so a nearer part hides a farther one. The
 generator then has to add outlines, cel shading and the eyes' detail where it is told they go, not guess a head from

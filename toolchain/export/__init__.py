@@ -1,4 +1,6 @@
-"""Export targets: one module per target, each registering one function ExportJob -> Exported."""
+"""The export room: one module per target, each registering one function ExportJob -> Exported (this page), and
+what runs them: sources.py (what to export), build.py (the bundle), files.py (written whole or not at all),
+verify.py, lint.py (int8 hazards), mixed.py (layers kept float), layers.py (per-layer numerics)."""
 from __future__ import annotations
 
 import importlib

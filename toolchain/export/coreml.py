@@ -9,7 +9,7 @@ import torch
 
 from animetool_runtime.backends.coreml import main_ops, tensor_specs
 
-from . import ExportJob, Exported, register_target
+from animetool.export import ExportJob, Exported, register_target
 
 _CALIB_STEPS = 1 << 30  # milestone that is never reached: observers stay on, fake-quant stays off
 

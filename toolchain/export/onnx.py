@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Exported, ExportJob, register_target
+from animetool.export import Exported, ExportJob, register_target
 
 OPSET = 18
 

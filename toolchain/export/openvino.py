@@ -8,7 +8,7 @@ from pathlib import Path
 
 from animetool_runtime.manifest import TensorSpec
 
-from . import ExportJob, Exported, register_target
+from animetool.export import ExportJob, Exported, register_target
 
 
 def _short(version: str) -> str:

@@ -6,7 +6,7 @@ import torch
 
 from animetool_runtime.manifest import TensorSpec
 
-from . import ExportJob, Exported, register_target
+from animetool.export import ExportJob, Exported, register_target
 
 
 class _Named(torch.nn.Module):

@@ -17,9 +17,9 @@ from PIL import Image
 
 from animetool_runtime.atomic import atomic_path
 
-from .calib import IMAGE_EXTS, read_rgb
-from .footage import EVAL_ONLY, FOOTAGE, SPLITS, fetch_footage, frames
-from .teachers import BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError
+from animetool.data.images import IMAGE_EXTS, read_rgb
+from animetool.data.footage import EVAL_ONLY, FOOTAGE, SPLITS, fetch_footage, frames
+from animetool.data.teachers import BlazePoseTeacher, FileTeacher, PoseTeacher, TeacherError
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 # vtest's pedestrians are too small for BlazePose; the photos are for evaluation only (pose_eval labels them itself)
@@ -89,8 +89,8 @@ def mirror_agrees(people: np.ndarray, mirrored: np.ndarray, width: int, margin: 
     """Per person of people (the teacher on a frame): False where the teacher, run on the frame's mirror image and
     mapped back, labels that person's left and right the other way round (swapped OKS higher by more than margin):
     the teacher guessed. A person the mirror run did not find counts as agreeing."""
-    from .models.coco import COCO_FLIP
-    from .pose_metrics import oks
+    from animetool.models.coco import COCO_FLIP
+    from animetool.pose_metrics import oks
 
     back = mirrored.copy()
     back[..., 0] = width - back[..., 0]

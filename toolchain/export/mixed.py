@@ -16,8 +16,8 @@ from torch import nn
 
 from animetool_runtime.parity import headline
 
-from .lint import float_layers, lint
-from .sources import Source, SourceError
+from animetool.export.lint import float_layers, lint
+from animetool.export.sources import Source, SourceError
 
 LINT_COUNT = 8  # calibration inputs the lint measures ranges on for --keep-float auto
 SEARCH = (1, 2, 4, 8)  # extra float layers tried in turn, most sensitive first

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import os
 import re
-import shutil
 import signal
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 import traceback
@@ -21,132 +18,22 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from animetool_runtime.atomic import atomic_path
 from animetool_runtime.backends import trust
 from animetool_runtime.formats import FORMATS
 from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_path, size_bytes
 
-from . import __version__, calib
-from .export import ExportJob, targets
-from .mixed import calibration_check, keep_float_for, search, sensitivity
-from .sources import Source
+from animetool import __version__
+from animetool.data import calib
+from animetool.export import ExportJob, targets
+from animetool.export.mixed import calibration_check, keep_float_for, search, sensitivity
+from animetool.export.files import atomic_output, quiet_native, remove, write_manifest
+from animetool.export.sources import Source
 
 CALIB_COUNT, REFERENCE_COUNT = 32, 4
 
 
 class ExportError(RuntimeError):
     """An exporter failed; the message names the model, target and precision."""
-
-
-def _flush_c_stdio() -> None:
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):  # no C library handle (Windows): nothing buffered we could reach anyway
-        pass
-
-
-@contextlib.contextmanager
-def quiet_native() -> Iterator[None]:
-    """Send fd 1 and 2 to a scratch file while a converter runs: C++ tools (absl, XNNPACK, oneDNN) log there directly.
-
-    ANIMETOOL_VERBOSE=1 keeps them. Our own console writes to a duplicate of the original stderr, so it stays visible.
-    """
-    if os.environ.get("ANIMETOOL_VERBOSE"):
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            _flush_c_stdio()  # else C's buffered lines (LiteRT's "INFO: Created ... delegate") reach the terminal at exit
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); False where the
-    system or file system cannot, and the caller falls back to two renames."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if sys.platform == "darwin":
-            return libc.renamex_np(os.fsencode(a), os.fsencode(b), 0x2) == 0
-        return libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0  # AT_FDCWD, RENAME_EXCHANGE
-    except (OSError, AttributeError):
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove(p: Path) -> None:
-    """A file, link or folder gone (a link is removed, never followed)."""
-    shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
-
-
-def recover(out: Path) -> None:
-    """Tidy what a killed export (kill -9, power loss) left beside OUT: its partial folder or zip goes; an old bundle
-    it had moved aside comes back to OUT if OUT is missing (only the two-rename fallback can leave that)."""
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(partial|old)-(\d+)(\.zip)?$")
-    for p in sorted(out.parent.iterdir()) if out.parent.is_dir() else []:
-        m = pattern.match(p.name)
-        if not m or _alive(int(m.group(2))):
-            continue
-        if m.group(1) == "old" and not out.exists() and not out.is_symlink():
-            p.rename(out)
-        else:
-            _remove(p)
-
-
-@contextlib.contextmanager
-def atomic_output(out: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside out; on success it becomes out (folder, or .zip) in one atomic swap, so OUT
-    always holds a whole bundle, the old or the new; on any failure the temporary folder is removed."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    recover(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        final = tmp
-        if out.suffix == ".zip":
-            final = out.parent / f".{out.name}.partial-{os.getpid()}.zip"
-            with zipfile.ZipFile(final, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in sorted(tmp.rglob("*")):
-                    zf.write(f, f.relative_to(tmp).as_posix())
-            shutil.rmtree(tmp)
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if not out.exists():
-            final.rename(out)
-        elif final.is_file() and out.is_file():
-            final.replace(out)  # one rename replaces a file atomically
-        elif _exchange(final, out):
-            old = final  # the old bundle now sits at the temporary name
-        else:
-            out.rename(old)
-            final.rename(out)
-        _remove(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        Path(f"{tmp}.zip").unlink(missing_ok=True)
-        raise
 
 
 class _Sigint:
@@ -226,11 +113,6 @@ def refuse_non_bundle(out: Path) -> None:
                           "(choose another -o, or move it away)")
 
 
-def write_manifest(root: Path, manifest: Manifest) -> None:
-    with atomic_path(root / MANIFEST) as tmp:
-        tmp.write_text(manifest.to_json())
-
-
 def _reference(source: Source, inputs: list[np.ndarray], root: Path) -> str:
     """PyTorch fp32 outputs on held-out real inputs, stored so verify and bench compare every file to the same numbers."""
     outs: dict[str, list[np.ndarray]] = {n: [] for n in source.output_names}
@@ -305,7 +187,7 @@ def _remove_partial(root: Path, stem: str, fmt: str) -> None:
     .mlpackage folder), so the bundle holds only files its manifest lists; other formats' files of stem stay."""
     for name in FORMATS[fmt].files(stem):
         for p in root.glob(f"{glob.escape(name)}*"):
-            _remove(p)
+            remove(p)
 
 
 def _entry(src: Source, tname: str, job: ExportJob, res, root: Path, calib_path: Path | None, ref: str,
@@ -332,7 +214,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
     keep_float: which layers int8 files leave in float (keep_float_for). A cell whose exporter fails is listed in the
     manifest's `failed` with its one-line reason and the others go on; nothing is written
     only when every cell failed."""
-    from .verify import verify_entry  # verify imports this module
+    from animetool.export.verify import verify_entry  # verify imports this module
 
     refuse_non_bundle(Path(out))
     table = targets()
@@ -397,7 +279,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
         if check:
             from animetool_runtime import load
 
-            from .verify import verify_bundle
+            from animetool.export.verify import verify_bundle
 
             bundle = load(root)
             verify_bundle(bundle, on_entry=lambda e, r: (_check_interrupt(), on_step(f"checked {e.key}: {r['status']}")))

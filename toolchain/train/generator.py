@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .avatar_data import batch
-from .training import Trainer
+from animetool.data.avatar_data import batch
+from animetool.train.loop import Trainer
 
 L1_WEIGHT, FM_WEIGHT, DISTILL_WEIGHT, FEATURE_WEIGHT = 100.0, 10.0, 100.0, 10.0
 HEAD_WEIGHT, FACE_WEIGHT, EDGE_WEIGHT = 4.0, 8.0, 100.0  # measured: head, eyes and outlines lag without them

@@ -17,7 +17,7 @@ from animetool_runtime.bench import parity_text
 from animetool_runtime.manifest import MANIFEST, BundleError, ModelEntry, to_layout
 from animetool_runtime.parity import headline, measure
 
-from .build import atomic_output, quiet_native, write_manifest
+from animetool.export.files import atomic_output, quiet_native, write_manifest
 
 
 def _structural(fmt: Format, entry: ModelEntry, path: Path) -> dict:

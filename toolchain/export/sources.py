@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .models import REGISTRY, create_model
+from animetool.models import REGISTRY, create_model, fault_at
 
 
 class SourceError(ValueError):
@@ -135,20 +135,6 @@ def _output_names(module: torch.nn.Module, input_shape: tuple[int, ...]) -> list
         return ["output"]
     n = len(out) if isinstance(out, (tuple, list)) else 1
     return ["output"] if n == 1 else [f"output{i}" for i in range(n)]
-
-
-def fault_at(module: torch.nn.Module, shape: tuple[int, ...]) -> str | None:
-    """Why module cannot take an input of this shape (e.g. strides that do not divide it), or None; one eval-mode
-    pass on zeros, so batch-norm statistics stay as they were."""
-    was_training = module.training
-    try:
-        with torch.no_grad():
-            module.eval()(torch.zeros(shape))
-    except RuntimeError as e:
-        return f"does not run at {shape[-2]}x{shape[-1]} ({str(e).splitlines()[0]}); try a multiple of 32"
-    finally:
-        module.train(was_training)
-    return None
 
 
 def resized(src: Source, height: int, width: int) -> Source:

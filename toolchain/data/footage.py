@@ -6,7 +6,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .teachers import Asset, Package, cache_root, fetch_assets
+from animetool_runtime.bundle import cache_root
+
+from animetool.data.packages import Asset, Package, fetch_assets
 
 SPORTS2D = Package("pypi", "sports2d", "0.8.34", "BSD-3-Clause")
 POSE2SIM = Package("pypi", "pose2sim", "0.10.49", "BSD-3-Clause")

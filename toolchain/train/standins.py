@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from . import calib
-from .models import REGISTRY, create_model
+from animetool.data import calib
+from animetool.models import REGISTRY, create_model
 
 
 def make_weights(name: str, seed: int = 0) -> None:

@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 
 from animetool_runtime.atomic import atomic_path
 
-from .data import DEFAULT_SOURCES, build, read_index
-from .models import REGISTRY, create_model
+from animetool.data.poses import DEFAULT_SOURCES, build, read_index
+from animetool.models import REGISTRY, create_model
 
 
 def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arch: str = "pose-student-s",
@@ -21,9 +21,9 @@ def distill_pose(teacher: str, data: Path, out: Path, steps: int, seed: int, arc
                  on_step: Callable[[int, dict], None] = lambda i, p: None,
                  on_stage: Callable[[str], None] = lambda s: None) -> dict:
     """Label data with the teacher if needed, train arch on its train split, write EMA weights to out (safetensors)."""
-    from .pose_train import PoseTrainer, background_photos, load_frames
+    from animetool.train.pose import PoseTrainer, background_photos, load_frames
 
-    from .sources import fault_at
+    from animetool.models import fault_at
 
     info = REGISTRY[arch]
     size = size or info.input_shape[-1]
@@ -113,9 +113,9 @@ def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "g
                     gan: bool = True, lr: float = 2e-3) -> dict:
     """A generator from the renderer's drawings (teacher=None; pix2pix, or the drawing loss alone with gan=False) or,
     given a teacher checkpoint, the distilled student."""
-    from .avatar_data import load_poses
-    from .gan_train import Distiller, StudentTrainer, TeacherTrainer
-    from .models.generator import discriminator
+    from animetool.data.avatar_data import load_poses
+    from animetool.train.generator import Distiller, StudentTrainer, TeacherTrainer
+    from animetool.models.generator import discriminator
 
     poses = load_poses(data, "train")
     torch.manual_seed(seed)

@@ -15,10 +15,10 @@ from PIL import Image
 
 from animetool_runtime.image import warp_affine
 
-from .data import load_split
-from .models.coco import COCO_FLIP, COCO_SKELETON
-from .pose_metrics import VISIBLE
-from .training import Trainer
+from animetool.data.poses import load_split
+from animetool.models.coco import COCO_FLIP, COCO_SKELETON
+from animetool.pose_metrics import VISIBLE
+from animetool.train.loop import Trainer
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
@@ -47,7 +47,8 @@ def load_frames(data: Path, split: str) -> list[Frame]:
 
 def background_photos() -> list[Frame]:
     """Backgrounds for pasting: the scikit-image sample photos without people, at LOAD_SIDE."""
-    from .calib import read_rgb, sample_photo_paths
+    from animetool.data.calib import sample_photo_paths
+    from animetool.data.images import read_rgb
 
     out = []
     for p in sample_photo_paths():

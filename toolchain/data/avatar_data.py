@@ -9,9 +9,9 @@ import numpy as np
 
 from animetool_runtime.character import VISIBLE, conditioning, fit_pose
 
-from .avatar import random_appearance, render
-from .data import load_split
-from .models.coco import COCO_FLIP
+from animetool.data.avatar import random_appearance, render
+from animetool.data.poses import load_split
+from animetool.models.coco import COCO_FLIP
 
 MIN_VISIBLE = 8
 # (joint, the keypoints that swing with it): elbows, wrists, knees, ankles bend within joint limits
@@ -57,9 +57,9 @@ def batch(poses: np.ndarray, size: int, n: int, rng: np.random.Generator, augmen
 
 def calibration_poses() -> np.ndarray:
     """Poses of the calibration clips, labelled by the pose teacher once and cached."""
-    from .data import build
-    from .footage import CALIBRATION_CLIPS
-    from .teachers import cache_root
+    from animetool.data.poses import build
+    from animetool.data.footage import CALIBRATION_CLIPS
+    from animetool.data.teachers import cache_root
 
     data = cache_root() / "posedata-calibration-v2"
     if not (data / "index.json").exists():

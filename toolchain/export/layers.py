@@ -19,7 +19,7 @@ from animetool_runtime.bundle import dequantize, quantize
 from animetool_runtime.manifest import ModelEntry, TensorSpec, to_layout
 from animetool_runtime.parity import TOLERANCES, reference
 
-from .export.onnx import module_path
+from animetool.export.onnx import module_path
 
 
 def torch_layers(module: torch.nn.Module, x: np.ndarray) -> dict[str, list[np.ndarray]]:

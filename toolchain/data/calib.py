@@ -5,32 +5,20 @@ import importlib.resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from animetool_runtime.image import preprocess
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+from animetool.data.images import IMAGE_EXTS, InputError, read_rgb
+
 # Colour photos inside the scikit-image wheel (skimage/data): real pictures with no download.
 SAMPLE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png",
                  "rocket.jpg", "retina.jpg", "ihc.png", "hubble_deep_field.jpg", "brick.png", "grass.png",
                  "gravel.png", "camera.png", "coins.png", "moon.png", "page.png"]
 
 
-class CalibError(ValueError):
-    """Calibration data that cannot be used; the message names the file and the fault."""
-
-
 def sample_photo_paths() -> list[Path]:
     root = importlib.resources.files("skimage") / "data"
     return [Path(str(root / n)) for n in SAMPLE_PHOTOS]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise CalibError(f"{path}: cannot read image ({e})") from None
 
 
 def _crops(images: list[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
@@ -63,17 +51,17 @@ def _npy(path: Path, input_shape: tuple[int, ...]) -> list[np.ndarray]:
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise CalibError(f"{path}: cannot read .npy ({e})") from None
+        raise InputError(f"{path}: cannot read .npy ({e})") from None
     if tuple(arr.shape) == tuple(input_shape):
         return [arr.astype(np.float32)]
     if tuple(arr.shape[1:]) == tuple(input_shape[1:]):
         return [a[None].astype(np.float32) for a in arr]
-    raise CalibError(f"{path}: array shape {list(arr.shape)} does not fit input {list(input_shape)} (or N x {list(input_shape[1:])})")
+    raise InputError(f"{path}: array shape {list(arr.shape)} does not fit input {list(input_shape)} (or N x {list(input_shape[1:])})")
 
 
 def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[np.ndarray]:
     """Frames spread evenly over the built-in footage's training clips: people, as a pose model will see them."""
-    from .footage import CALIBRATION_CLIPS, fetch_footage, frames
+    from animetool.data.footage import CALIBRATION_CLIPS, fetch_footage, frames
 
     names = CALIBRATION_CLIPS
     paths = fetch_footage(names)
@@ -99,23 +87,23 @@ def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, coun
     """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task."""
     if path is None:
         if pre.get("kind") == "conditioning":
-            from .avatar_data import conditioning_inputs
+            from animetool.data.avatar_data import conditioning_inputs
 
             return conditioning_inputs(input_shape, count)
         if pre.get("kind") != "image":
-            raise CalibError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
+            raise InputError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
         if task == "pose":
             return footage_inputs(input_shape, pre, count)
         return sample_inputs(input_shape, pre, count, seed)
     path = Path(path)
     if not path.exists():
-        raise CalibError(f"{path}: calibration path not found")
+        raise InputError(f"{path}: calibration path not found")
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     images = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
     arrays = [a for f in files if f.suffix.lower() == ".npy" for a in _npy(f, input_shape)]
     if images and pre.get("kind") != "image":
-        raise CalibError(f"{path}: images given but input {list(input_shape)} is not an image; use .npy inputs")
+        raise InputError(f"{path}: images given but input {list(input_shape)} is not an image; use .npy inputs")
     out = arrays + [_image_input(read_rgb(f), input_shape, pre) for f in images[: max(0, count - len(arrays))]]
     if not out:
-        raise CalibError(f"{path}: no calibration images ({', '.join(sorted(IMAGE_EXTS))}) or .npy inputs found")
+        raise InputError(f"{path}: no calibration images ({', '.join(sorted(IMAGE_EXTS))}) or .npy inputs found")
     return out[:count]
