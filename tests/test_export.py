@@ -4,6 +4,7 @@ The exhaustive matrix is `slow` (one export per target, run last); the checks of
 choice of file and zip bundles use the default models' bundle and run with the fast tests."""
 from __future__ import annotations
 
+import gc
 import json
 
 import numpy as np
@@ -126,5 +127,11 @@ def test_zip_bundle_loads_and_verifies(tmp_path):
     proc = animetool("verify", str(out), "--json")
     assert json.loads(proc.stdout)[0]["status"] == "ok"
     assert load(out).manifest.models[0].parity["status"] == "ok"  # written back into the zip
+    bundle = load(out)
+    root = bundle.root
+    assert (root / "manifest.json").is_file()
+    del bundle
+    gc.collect()
+    assert not root.exists()  # the extracted files go with the bundle, not at exit (which a killed process skips)
     proc = animetool("verify", str(out))
     assert f"on {device.cpu_name()}" in proc.stdout and " ".join(device.cpu_features()) in proc.stdout  # the header

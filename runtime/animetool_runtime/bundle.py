@@ -1,9 +1,7 @@
 """Load a bundle (folder or .zip) or a single model file and run it with float arrays in the manifest's layout."""
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -132,6 +130,7 @@ class Bundle:
         self.backend = backend_name(backend) if backend else None
         self.precision = precision
         self._open: dict[str, Model] = {}
+        self.extracted: tempfile.TemporaryDirectory | None = None  # a zip's files, kept while the bundle lives
 
     @property
     def names(self) -> list[str]:
@@ -187,17 +186,19 @@ def _formats(backend: str | None) -> list[str]:
     return [backend_format(backend).name] if backend else [f.name for f in FORMATS.values() if f.installed()]
 
 
-def _unzip(path: Path) -> Path:
+def _unzip(path: Path) -> tempfile.TemporaryDirectory:
+    """The zip extracted into a temporary folder that lives as long as the Bundle holding it (removed when that is
+    collected, or at exit), not until the process ends: a long run that loads many zips keeps one at a time."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise BundleError(f"{path}: not a readable zip bundle ({e})") from None
     if MANIFEST not in zf.namelist():
         raise BundleError(f"{path}: zip has no {MANIFEST} at its root (not an animetool bundle)")
-    root = Path(tempfile.mkdtemp(prefix="animetool-bundle-"))
-    atexit.register(shutil.rmtree, root, True)
-    zf.extractall(root)
-    return root
+    folder = tempfile.TemporaryDirectory(prefix="animetool-bundle-")
+    with zf:
+        zf.extractall(folder.name)
+    return folder
 
 
 def _single_file(path: Path, threads: int | None) -> Manifest:
@@ -245,6 +246,9 @@ def load(path: str | Path, backend: str | None = None, precision: str | None = N
     if path.is_dir() and not path.name.endswith(".mlpackage"):
         return Bundle(path, check_contract(path, Manifest.read(path / MANIFEST)), backend, precision, threads)
     if path.suffix == ".zip":
-        root = _unzip(path)
-        return Bundle(root, check_contract(root, Manifest.read(root / MANIFEST)), backend, precision, threads)
+        folder = _unzip(path)
+        root = Path(folder.name)
+        bundle = Bundle(root, check_contract(root, Manifest.read(root / MANIFEST)), backend, precision, threads)
+        bundle.extracted = folder
+        return bundle
     return Bundle(path.parent, _single_file(path, threads), backend, precision, threads)
