@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from animetool.export import targets
 from animetool.models import REGISTRY, list_models
@@ -135,3 +138,35 @@ def test_zip_bundle_loads_and_verifies(tmp_path):
     assert not root.exists()  # the extracted files go with the bundle, not at exit (which a killed process skips)
     proc = animetool("verify", str(out))
     assert f"on {device.cpu_name()}" in proc.stdout and " ".join(device.cpu_features()) in proc.stdout  # the header
+
+
+def test_a_model_without_an_image_input_exports_to_every_target(tmp_path):
+    """A user's sequence model (N, T, C): fp32 and fp16 are compared with PyTorch on standard normal inputs, int8
+    calibrates on the user's .npy (and without one says so in one line), every target that runs here runs it, and
+    Core ML's int8, whose torch-side W8A8 cannot take a Conv1d, falls back to int8 weights and says why."""
+    from tensor_models import sequence
+
+    user = {"PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    shape = ("--input-shape", "1,20,12")
+    animetool("export", "tensor_models:sequence", *shape, "-t", "all", "-p", "fp32,fp16", "-o", str(tmp_path / "f"), env=user)
+    no_calib = animetool("export", "tensor_models:sequence", *shape, "-t", "onnx", "-p", "int8", "-o", str(tmp_path / "x"),
+                         env=user, check=False)
+    assert no_calib.returncode == 2 and no_calib.stderr.strip().splitlines()[-1].startswith("error: input [1, 20, 12] is not an image")
+    assert not (tmp_path / "x").exists()
+    x = np.random.default_rng(0).normal(size=(40, 20, 12)).astype(np.float32)
+    np.save(tmp_path / "seq.npy", x)
+    animetool("export", "tensor_models:sequence", *shape, "--calib", str(tmp_path / "seq.npy"), "-t", "all", "-p", "int8",
+              "-o", str(tmp_path / "q"), env=user)
+    want = sequence()(torch.from_numpy(x[:1])).detach().numpy()
+    for folder, precisions in (("f", ("fp32", "fp16")), ("q", ("int8",))):
+        manifest = Manifest.read(tmp_path / folder / "manifest.json")
+        assert not manifest.failed and {e.precision for e in manifest.models} == set(precisions)
+        for e in manifest.models:
+            assert e.parity["status"] == ("structural-ok" if e.format == "coreml" else "ok"), (e.key, e.parity)
+            assert e.preprocess == {"kind": "tensor"} and e.inputs[0].shape == [1, 20, 12]
+            if e.format != "coreml":
+                got = load(tmp_path / folder, backend=FORMATS[e.format].backend, precision=e.precision).model(
+                    name="sequence").run(x[:1])[0]
+                assert got.shape == (1, 5) and np.abs(got - want).max() < 0.05 * np.abs(want).max() + 1e-3, e.key
+    coreml = next(e for e in Manifest.read(tmp_path / "q" / "manifest.json").models if e.format == "coreml")
+    assert coreml.export["quantization"].startswith("weight-only int8") and "W8A8 was not possible" in coreml.export["quantization"]

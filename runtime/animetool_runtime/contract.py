@@ -39,7 +39,7 @@ PREPROCESS = {
     "range": (lambda v: _nums(2)(v) and v[0] < v[1], "[low, high] with low < high"),
     "mean": (_nums(3), "three numbers"),
     "std": (_nums(3, lambda x: x != 0), "three non-zero numbers"),
-    "kind": (_one_of("image", "conditioning"), "image or conditioning"),
+    "kind": (_one_of("image", "conditioning", "tensor"), "image, conditioning or tensor"),
     "fill": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
     "channels": (lambda v: _int(v) and v >= 1, "a positive integer"),
     "layout": (lambda v: _int(v) and v >= 1, "a positive integer (the conditioning layout's version)"),

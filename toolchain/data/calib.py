@@ -77,21 +77,28 @@ def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[
 
 def default_source(task: str, pre: dict) -> str:
     """What load_inputs(None, ...) calibrates on, for the manifest."""
+    if pre.get("kind") == "tensor":
+        return "standard normal samples, seed 0 (no --calib given; int8 needs real inputs)"
     if pre.get("kind") == "conditioning":
         return "training-split poses of the built-in footage (BlazePose labels) with random appearances"
     return "built-in footage (training clips)" if task == "pose" else "scikit-image sample photos"
 
 
 def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0,
-                task: str = "generic") -> list[np.ndarray]:
-    """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task."""
+                task: str = "generic", calibrate: bool = True) -> list[np.ndarray]:
+    """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task.
+    A tensor (not image) input has no real default: it needs .npy inputs to calibrate int8, while fp32 and fp16
+    files (calibrate=False) are compared with PyTorch on standard normal samples."""
     if path is None:
+        if pre.get("kind") == "tensor" and not calibrate:
+            rng = np.random.default_rng(seed)
+            return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(count)]
         if pre.get("kind") == "conditioning":
             from animetool.data.avatar_data import conditioning_inputs
 
             return conditioning_inputs(input_shape, count)
         if pre.get("kind") != "image":
-            raise InputError(f"input {list(input_shape)} is not an image: give --calib with .npy inputs")
+            raise InputError(f"input {list(input_shape)} is not an image: int8 calibrates on real inputs, give --calib with .npy arrays of that shape (or N x {list(input_shape[1:])})")
         if task == "pose":
             return footage_inputs(input_shape, pre, count)
         return sample_inputs(input_shape, pre, count, seed)

@@ -224,7 +224,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
         for src in sources:
             with quiet_native():  # default generator calibration runs the pose teacher: LiteRT's INFO line
                 inputs = calib.load_inputs(calib_path, src.input_shape, src.preprocess, CALIB_COUNT + REFERENCE_COUNT,
-                                           task=src.task)
+                                           task=src.task, calibrate="int8" in precisions)
             held = min(REFERENCE_COUNT, len(inputs) // 5)
             calib_inputs, ref_inputs = (inputs[:-held], inputs[-held:]) if held else (inputs, inputs[:REFERENCE_COUNT])
             ref = _reference(src, ref_inputs, root)

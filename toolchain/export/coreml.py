@@ -95,10 +95,19 @@ def export(job: ExportJob) -> Exported:
         model = cto.palettize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
         quant = f"4-bit k-means palettization, one LUT per tensor (weights > {thr} elements); fp16 compute"
     elif job.precision == "int8":
-        model = _convert(_w8a8(job), job, fp16, ct.target.iOS17)
-        quant = (f"W8A8 static PTQ (coremltools.optimize.torch LinearQuantizer, min/max over {len(job.calib)} "
-                 "calibration inputs): int8 per-channel symmetric weights, 8-bit per-tensor activations; fp16 compute"
-                 f"{job.float_note()}")
+        try:
+            model = _convert(_w8a8(job), job, fp16, ct.target.iOS17)
+            quant = (f"W8A8 static PTQ (coremltools.optimize.torch LinearQuantizer, min/max over {len(job.calib)} "
+                     "calibration inputs): int8 per-channel symmetric weights, 8-bit per-tensor activations; fp16 "
+                     f"compute{job.float_note()}")
+        except Exception as e:  # noqa: BLE001  torch FX cannot trace it, or coremltools' quantizer refuses a layer
+            # Core ML calibrates activations only by running the model (macOS), so what the torch side cannot quantize
+            # gets int8 weights alone, as Ultralytics' Core ML int8 always does; the manifest says which and why
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+            model = cto.linear_quantize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
+            quant = (f"weight-only int8 (W8A16), linear symmetric per output channel (weights > {thr} elements); fp16 "
+                     f"compute. W8A8 was not possible: {why}")
     else:
         raise ValueError(f"coreml: unsupported precision {job.precision!r}")
 

@@ -90,9 +90,10 @@ def export(job: ExportJob) -> Exported:
             f"openvino: model has {len(model.inputs)} inputs / {len(model.outputs)} outputs, "
             f"expected 1 / {len(job.output_names)} ({', '.join(job.output_names)})"
         )
-    # Stable names for the runtime; the layout goes into the IR's rt_info so OpenVINO tools know it is NCHW.
+    # Stable names for the runtime; an image's layout goes into the IR's rt_info so OpenVINO tools know it is NCHW.
     model.inputs[0].get_tensor().set_names({job.input_name})
-    model.inputs[0].get_node().set_layout(ov.Layout("NCHW"))
+    if len(ex.shape) == 4:
+        model.inputs[0].get_node().set_layout(ov.Layout("NCHW"))
     for port, name in zip(model.outputs, job.output_names):
         port.get_tensor().set_names({name})
 

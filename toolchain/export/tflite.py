@@ -67,8 +67,10 @@ def _quantizer(base: type, job: ExportJob):
 
 
 def _nhwc(a):
-    """NCHW -> NHWC, for the example and the calibration data fed to the channel-last wrapper."""
-    return a.permute(0, 2, 3, 1).contiguous() if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
+    """NCHW -> NHWC, for the example and the calibration data fed to the channel-last wrapper (a tensor that is not
+    4-D, e.g. a sequence or a feature vector, stays as it is)."""
+    a = a if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a))
+    return a.permute(0, 2, 3, 1).contiguous() if a.ndim == 4 else a
 
 
 def _read_specs(path) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -92,7 +94,7 @@ def _fp16_weights(model_bytes: bytes) -> bytes:
 
 @register_target("tflite", extra="tflite")
 def export(job: ExportJob) -> Exported:
-    """Convert job.module to job.out_dir/<stem>.tflite with NHWC input and NHWC 4-D outputs."""
+    """Convert job.module to job.out_dir/<stem>.tflite with NHWC 4-D inputs and outputs (other ranks as they are)."""
     import litert_torch
 
     module = job.module.eval()
@@ -100,7 +102,8 @@ def export(job: ExportJob) -> Exported:
         out = module(job.example)
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
     names = list(job.output_names) + [f"output_{i}" for i in range(len(job.output_names), len(outs))]
-    wrapped = litert_torch.to_channel_last_io(module, args=[0], outputs=[i for i, o in enumerate(outs) if o.ndim == 4])
+    wrapped = litert_torch.to_channel_last_io(module, args=[0] if job.example.ndim == 4 else [],
+                                              outputs=[i for i, o in enumerate(outs) if o.ndim == 4])
     model = _Named(wrapped, job.input_name, names[: len(outs)]).eval()
     kwargs = {job.input_name: _nhwc(job.example)}
 
