@@ -29,6 +29,8 @@ def test_zoo_bench_subset(tmp_path):
     assert result["totals"]["all"] == "4/4" and result["device"]["cpu_features"] is not None
     manifest = json.loads((tmp_path / "bundles" / "mobilenet_v3_small" / "manifest.json").read_text())
     assert manifest["models"][0]["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    int8 = [m["export"]["quantization"] for m in manifest["models"] if m["precision"] == "int8"]
+    assert int8 and not any("transformer" in q for q in int8)  # a CNN keeps the CNN scheme (its adds in int8)
     assert "| mobilenet_v3_small | 128 | onnx | int8 | ok |" in js.with_suffix(".md").read_text()
 
 
@@ -44,3 +46,17 @@ def test_a_whole_detector_fails_in_one_line_naming_the_workaround(tmp_path):
                   str(tmp_path / "h"), "--json", cwd=ROOT)
     (m,) = json.loads(r.stdout)["models"]
     assert m["parity"]["status"] == "ok" and [o["shape"] for o in m["outputs"]] == [[1, 3234, 4], [1, 3234, 91]]
+
+
+def test_a_transformer_keeps_its_int8_accuracy_by_itself(tmp_path):
+    """ViT-Tiny's int8 missed its bar on ONNX and OpenVINO (relative error 6.0e-2 and 4.9e-2, zoo) even with 8 layers
+    kept in float: the exporters find attention in the graph and use each target's transformer recipe (onnxruntime:
+    softmax, layer norm, residual add/mul and attention's products in float; NNCF's transformer model type), and
+    both files pass with no layer kept in float."""
+    r = animetool("export", "benchmarks.zoo:vit_tiny_patch16_224", "--input-shape", "1,3,224,224",
+                  "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "-t", "onnx,openvino", "-p", "int8",
+                  "--keep-float", "none", "-o", str(tmp_path / "b"), "--json", cwd=ROOT)
+    models = json.loads(r.stdout)["models"]
+    assert {m["format"]: m["parity"]["status"] for m in models} == {"onnx": "ok", "openvino": "ok"}, \
+        [(m["format"], m["parity"]) for m in models]
+    assert all("transformer" in m["export"]["quantization"] and not m["export"]["kept_float"] for m in models)
