@@ -60,3 +60,18 @@ def test_a_transformer_keeps_its_int8_accuracy_by_itself(tmp_path):
     assert {m["format"]: m["parity"]["status"] for m in models} == {"onnx": "ok", "openvino": "ok"}, \
         [(m["format"], m["parity"]) for m in models]
     assert all("transformer" in m["export"]["quantization"] and not m["export"]["kept_float"] for m in models)
+
+
+def test_keep_float_reaches_onnx_through_its_pre_processing(tmp_path):
+    """onnxruntime's pre-processing (which rewrites MobileNet v3's hardswish) drops the module paths --keep-float
+    finds a layer's nodes by: they are copied back, so the kept conv's weights stay float (before, nothing did)."""
+    import onnx
+
+    int8_convs = {}
+    for k in ("features.1.block.0.0", "none"):
+        out = tmp_path / k.replace(".", "_")
+        animetool("export", "benchmarks.zoo:mobilenet_v3_small", "--input-shape", "1,3,128,128", "-t", "onnx", "-p",
+                  "int8", "--keep-float", k, "-o", str(out), cwd=ROOT)
+        graph = onnx.load(str(out / "mobilenet-v3-small.int8.onnx")).graph
+        int8_convs[k] = sum(t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4 for t in graph.initializer)
+    assert 0 < int8_convs["features.1.block.0.0"] < int8_convs["none"], int8_convs

@@ -33,6 +33,16 @@ def module_path(node) -> str:
     return names[-2] if len(names) >= 2 else ""
 
 
+def _with_scopes(model, source):
+    """onnxruntime's pre-processing drops every node's metadata, where the exporter recorded its module path: copied
+    back by node name, else no node of a --keep-float layer is found and the int8 file quantizes it all the same."""
+    props = {n.name: list(n.metadata_props) for n in source.graph.node if n.name}
+    for n in model.graph.node:
+        if n.name in props and not n.metadata_props:
+            n.metadata_props.extend(props[n.name])
+    return model
+
+
 FUSED = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish"}  # quantized together with their producer
 
 
@@ -100,7 +110,9 @@ def export(job: ExportJob) -> Exported:
 
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-            graph = onnx.load(str(pre)).graph
+            model = _with_scopes(onnx.load(str(pre)), onnx.load(str(fp32)))
+            onnx.save(model, str(pre))
+            graph = model.graph
             ops, recipe = set(QLinearOpsRegistry) | set(QDQRegistry), ""
             if has_attention(graph):
                 ops -= TRANSFORMER_FLOAT
