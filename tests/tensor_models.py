@@ -20,3 +20,32 @@ class Sequence(nn.Module):
 def sequence() -> nn.Module:
     torch.manual_seed(0)
     return Sequence()
+
+
+class DropPath(nn.Module):
+    """Stochastic depth as timm writes it: a random per-sample mask while training, the identity in eval mode."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x * torch.empty(x.shape[0], 1, 1, 1).bernoulli_(0.9) / 0.9
+
+
+class Residual(nn.Module):
+    """An image model with stochastic depth on its residual branch (EfficientNet, ConvNeXt, most timm models)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.drop = DropPath()
+        self.head = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        return self.head(y + self.drop(self.branch(y)))
+
+
+def residual() -> nn.Module:
+    torch.manual_seed(0)
+    return Residual()

@@ -170,3 +170,13 @@ def test_a_model_without_an_image_input_exports_to_every_target(tmp_path):
                 assert got.shape == (1, 5) and np.abs(got - want).max() < 0.05 * np.abs(want).max() + 1e-3, e.key
     coreml = next(e for e in Manifest.read(tmp_path / "q" / "manifest.json").models if e.format == "coreml")
     assert coreml.export["quantization"].startswith("weight-only int8") and "W8A8 was not possible" in coreml.export["quantization"]
+
+
+def test_core_ml_int8_of_a_model_with_stochastic_depth_is_w8a8(tmp_path):
+    """coremltools' W8A8 traces the model in training mode, where stochastic depth is a random op (bernoulli_) Core ML
+    cannot convert (torchvision's EfficientNet fell back to int8 weights, zoo): dropouts go first, as in eval mode."""
+    user = {"PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r = animetool("export", "tensor_models:residual", "--input-shape", "1,3,32,32", "-t", "coreml", "-p", "int8",
+                  "-o", str(tmp_path / "b"), "--json", env=user)
+    (entry,) = json.loads(r.stdout)["models"]
+    assert entry["parity"]["status"] == "structural-ok" and entry["export"]["quantization"].startswith("W8A8"), entry["export"]

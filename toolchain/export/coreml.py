@@ -14,6 +14,20 @@ from animetool.export import ExportJob, Exported, register_target
 _CALIB_STEPS = 1 << 30  # milestone that is never reached: observers stay on, fake-quant stays off
 
 
+DROPOUT = ("StochasticDepth", "DropPath", "DropBlock2d")  # torchvision's and timm's, beside torch's own dropouts
+
+
+def _without_dropout(module: torch.nn.Module) -> torch.nn.Module:
+    """Dropout and stochastic depth replaced by identities (what they are in eval mode): LinearQuantizer traces the
+    model in training mode, where they would become random ops (bernoulli_) that Core ML cannot convert."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, torch.nn.modules.dropout._DropoutNd) or type(child).__name__ in DROPOUT:
+            setattr(module, name, torch.nn.Identity())
+        else:
+            _without_dropout(child)
+    return module
+
+
 def _w8a8(job: ExportJob) -> torch.nn.Module:
     """Static W8A8 on the torch side, because Core ML's own activation calibration must run the model (macOS only).
 
@@ -27,7 +41,7 @@ def _w8a8(job: ExportJob) -> torch.nn.Module:
     cfg = ModuleLinearQuantizerConfig(quantization_scheme="symmetric", weight_observer="min_max",
                                       activation_observer="min_max", milestones=[0, _CALIB_STEPS, _CALIB_STEPS, 0])
     config = LinearQuantizerConfig(global_config=cfg, module_name_configs={name: None for name in job.keep_float})
-    quantizer = LinearQuantizer(copy.deepcopy(job.module).eval(), config)
+    quantizer = LinearQuantizer(_without_dropout(copy.deepcopy(job.module).eval()), config)
     prepared = quantizer.prepare(example_inputs=(job.example,), inplace=True)
     quantizer.step()  # step 0: observers on, BN statistics frozen, fake-quant off (plain PTQ calibration)
     prepared.eval()
