@@ -36,15 +36,15 @@ def run(*args: str, timeout: float = 7200) -> subprocess.CompletedProcess:
                           env=env, timeout=timeout)
 
 
-def quantizable_layers(name: str) -> int:
-    """Conv and Linear modules: what int8 quantizes and --keep-float can leave in float."""
+def quantizable_layers(name: str) -> list[str]:
+    """Conv and Linear modules' paths: what int8 quantizes and --keep-float can leave in float."""
     import torch
 
     sys.path.insert(0, str(ROOT))
     from benchmarks import zoo
 
     model = getattr(zoo, name)()
-    return sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.ConvTranspose2d)) for m in model.modules())
+    return [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.ConvTranspose2d))]
 
 
 def one_model(name: str, size: int, targets: str, precisions: str, runs: int, bundles: Path) -> dict:
@@ -77,9 +77,10 @@ def one_model(name: str, size: int, targets: str, precisions: str, runs: int, bu
         r["size_mb"] = round(m["export"]["size_bytes"] / 1e6, 3)
         r["parity"] = r.get("parity") or {k: v for k, v in (m["parity"] or {}).items() if k.startswith("rel_")}
         if r["precision"] == "int8":
-            r["kept_float"] = len(m["export"].get("kept_float", []))
+            kept = m["export"].get("kept_float", [])  # module paths: a layer, or a block of several
+            r["kept_float"] = sum(any(n == k or n.startswith(k + ".") for k in kept) for n in layers)
             r["tries"] = len(m["export"].get("float_search", [])) or 1
-    return {"model": name, "size": size, "layers": layers, "export_seconds": seconds, "rows": rows}
+    return {"model": name, "size": size, "layers": len(layers), "export_seconds": seconds, "rows": rows}
 
 
 def totals(results: list[dict], targets: list[str], precisions: list[str]) -> dict:

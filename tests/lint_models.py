@@ -138,3 +138,37 @@ def shuffle() -> nn.Module:
 
 def branchy() -> nn.Module:
     return Branchy()
+
+
+class LinearAttention(nn.Module):
+    """EfficientViT's ReLU linear attention, run with autocast off as timm runs it (torch.export makes that region
+    a higher-order op with a body of its own)."""
+
+    def __init__(self, c: int = 16):
+        super().__init__()
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).flatten(2).chunk(3, 1)
+        with torch.autocast(device_type="cpu", enabled=False):
+            q, k = torch.relu(q), torch.relu(k)
+            out = (v @ k.transpose(1, 2)) @ q / (k.sum(2, keepdim=True).transpose(1, 2) @ q + 1e-5)
+        return self.proj(out.reshape(x.shape))
+
+
+class WithLinearAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.attn = LinearAttention()
+        self.head = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        return self.head(y + self.attn(y))
+
+
+def linear_attention() -> nn.Module:
+    torch.manual_seed(0)
+    return WithLinearAttention()

@@ -255,3 +255,20 @@ def test_calibration_check_says_when_too_few_or_not_covering(tmp_path):
             assert "do not cover" in check["warning"] and check["outside"] > 0.01 and check["warning"] in " ".join(r.stdout.split())
         else:
             assert check["warning"] is None and check["held_out"] == 4
+
+
+def test_attention_in_an_autocast_region_is_found_and_searched_first():
+    """EfficientViT runs its linear attention with autocast off, a higher-order op whose body the lint reads too (it
+    found nothing there before); the accuracy search then tries that block before single layers, since its int8
+    error lies in ops without weights of their own."""
+    import numpy as np
+
+    from animetool.export.lint import lint as run_lint
+    from animetool.export.mixed import ranked_layers
+    from lint_models import linear_attention
+
+    model = linear_attention()
+    xs = [np.random.default_rng(i).uniform(0, 1, (1, 3, 16, 16)).astype(np.float32) for i in range(4)]
+    assert any(f.rule == "softmax-attention" and f.where == "attn" for f in run_lint(model, xs))
+    ranked = ranked_layers(model, xs)
+    assert ranked[0] == "attn" and not any(n.startswith("attn.") for n in ranked)

@@ -25,7 +25,7 @@ from animetool_runtime.manifest import MANIFEST, Manifest, ModelEntry, sha256_pa
 from animetool import __version__
 from animetool.data import calib
 from animetool.export import ExportJob, targets
-from animetool.export.mixed import calibration_check, keep_float_for, search, sensitivity
+from animetool.export.mixed import calibration_check, keep_float_for, ranked_layers, search
 from animetool.export.files import atomic_output, quiet_native, remove, write_manifest
 from animetool.export.sources import Source
 
@@ -237,7 +237,7 @@ def export_bundle(sources: list[Source], target_names: list[str], precisions: li
             def ranked() -> list[str]:  # measured once per model, only when an int8 file misses its bar
                 nonlocal sensitive
                 if sensitive is None:
-                    sensitive = sensitivity(src.module, calib_inputs)
+                    sensitive = ranked_layers(src.module, calib_inputs)
                 return sensitive
 
             for tname in target_names:

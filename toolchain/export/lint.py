@@ -279,7 +279,9 @@ def lint(module: torch.nn.Module, inputs: list[np.ndarray], name: str = "model")
             recorder.run(torch.from_numpy(np.asarray(x, np.float32)))
     ctx = {"stats": recorder.stats, "params": params}
     found, seen = [], set()
-    for node in gm.graph.nodes:
+    # the bodies of higher-order ops too (an autocast-disabled region: EfficientViT's linear attention runs in one)
+    bodies = [m for m in gm.modules() if isinstance(m, fx.GraphModule) and m is not gm]
+    for node in [n for g in [gm] + bodies for n in g.graph.nodes]:
         if node.op != "call_function":
             continue
         for check in RULES.values():
