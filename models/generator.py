@@ -125,7 +125,7 @@ def generator_teacher() -> nn.Module:
 
 
 @register_model("generator-student", task="generator", input_shape=(1, CONDITIONING_CHANNELS, SIZE, SIZE),
-                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v5.safetensors", default=True)
+                output_names=("rgba",), preprocess=_PRE, postprocess=_POST, weights="generator-student.v6.safetensors", default=True)
 def generator_student() -> nn.Module:
     """The teacher's topology at a quarter of the width, plus a colour skip: at width 8 the painted colours did not
     survive the trip through the U-Net (v1 and v2 drew everyone grey), so a 3x3 conv of them joins the output."""
@@ -134,7 +134,7 @@ def generator_student() -> nn.Module:
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v4.safetensors", default=True)
+                weights="generator-student-256.v5.safetensors", default=True)
 def generator_student_256() -> nn.Module:
     """generator-student drawing at 256x256 from the 256 px conditioning, its U-Net working at 128 (half=True: a
     strided first conv, a depth-to-space output), so it costs little more than generator-student; the colour skip
