@@ -88,6 +88,14 @@ def _convert(module: torch.nn.Module, job: ExportJob, precision, target):
             convert_to="mlprogram", minimum_deployment_target=target, compute_precision=precision)
 
 
+def _w8(job: ExportJob, precision, target):
+    """Weight-only int8 (linear symmetric per output channel) on the converted ML Program: `w8`, and int8's fallback."""
+    import coremltools.optimize.coreml as cto
+
+    cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+    return cto.linear_quantize_weights(_convert(job.module, job, precision, target), cto.OptimizationConfig(cfg))
+
+
 @register_target("coreml", extra="coreml", precisions=("fp32", "fp16", "int8", "w8", "palette4"))
 def export(job: ExportJob) -> Exported:
     """fp32/fp16 set compute precision; w8 and palette4 compress weights after conversion; int8 is W8A8 (see _w8a8)."""
@@ -101,9 +109,7 @@ def export(job: ExportJob) -> Exported:
     elif job.precision == "fp16":
         model, quant = _convert(job.module, job, fp16, target), "none (fp16 weights and compute)"
     elif job.precision == "w8":
-        cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
-        model = cto.linear_quantize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
-        quant = f"weight-only int8, linear symmetric per output channel (weights > {thr} elements); fp16 compute"
+        model, quant = _w8(job, fp16, target), f"weight-only int8, linear symmetric per output channel (weights > {thr} elements); fp16 compute"
     elif job.precision == "palette4":
         cfg = cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_tensor")
         model = cto.palettize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
@@ -118,8 +124,7 @@ def export(job: ExportJob) -> Exported:
             # Core ML calibrates activations only by running the model (macOS), so what the torch side cannot quantize
             # gets int8 weights alone, as Ultralytics' Core ML int8 always does; the manifest says which and why
             why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-            cfg = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
-            model = cto.linear_quantize_weights(_convert(job.module, job, fp16, target), cto.OptimizationConfig(cfg))
+            model = _w8(job, fp16, target)
             quant = (f"weight-only int8 (W8A16), linear symmetric per output channel (weights > {thr} elements); fp16 "
                      f"compute. W8A8 was not possible: {why}")
     else:

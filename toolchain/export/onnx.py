@@ -104,24 +104,23 @@ def export(job: ExportJob) -> Exported:
             details["quantization"] = "fp16 weights and activations, float32 I/O (onnxruntime float16 converter)"
         else:
             from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
             from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+            from onnxruntime.quantization.shape_inference import quant_pre_process
 
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
             model = _with_scopes(onnx.load(str(pre)), onnx.load(str(fp32)))
             onnx.save(model, str(pre))
             graph = model.graph
-            ops, recipe = set(QLinearOpsRegistry) | set(QDQRegistry), ""
-            if has_attention(graph):
-                ops -= TRANSFORMER_FLOAT
-                recipe = "; transformer recipe: softmax, layer norm, residual add/mul and attention's products in float"
+            attention = has_attention(graph)
+            ops = (set(QLinearOpsRegistry) | set(QDQRegistry)) - (TRANSFORMER_FLOAT if attention else set())
+            recipe = "; transformer recipe: softmax, layer norm, residual add/mul and attention's products in float" \
+                if attention else ""
             quantize_static(str(pre), str(out), _CalibReader(job.input_name, job.calib),
                             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=sorted(ops),
-                            nodes_to_exclude=_float_nodes(graph, job), extra_options={"MatMulConstBOnly": bool(recipe)})
+                            nodes_to_exclude=_float_nodes(graph, job), extra_options={"MatMulConstBOnly": attention})
             details["quantization"] = (f"static int8 QDQ, per-channel 7-bit int8 weights (reduce_range), uint8 "
                                        f"activations, MinMax calibrated on {len(job.calib)} samples "
                                        f"(onnxruntime.quantization){recipe}{job.float_note()}")
