@@ -95,9 +95,11 @@ def _torchvision():
 
 def _photo_batches(size: int, count: int = 64, batch: int = 16) -> list[torch.Tensor]:
     """ImageNet-normalised random crops of scikit-image's sample photos (animetool's default calibration source)."""
+    from animetool_runtime.blocks import Preprocess
+
     from animetool.data.calib import sample_inputs
 
-    pre = {"kind": "image", "size": [size, size], "color": "RGB", "range": [0, 1], **IMAGENET}
+    pre = Preprocess.from_dict({"kind": "image", "size": [size, size], "range": [0, 1], **IMAGENET})
     xs = np.concatenate(sample_inputs((1, 3, size, size), pre, count, seed=123))
     return [torch.from_numpy(xs[i:i + batch]) for i in range(0, count, batch)]
 

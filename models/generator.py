@@ -98,18 +98,31 @@ def macs(module: nn.Module, shape: tuple[int, ...]) -> int:
     return total
 
 
-# The conditioning layout is defined once, in animetool_runtime.character (60 channels: 17 keypoint maps, 19 limb
-# maps, 22 appearance values, 2 face maps); models import torch only, so the count is repeated here and checked by the
-# tests, as is the layout's version, which the bundle records so a runtime never feeds a generator another layout.
-CONDITIONING_CHANNELS = 60
-CONDITIONING_LAYOUT = 4
-COLOUR_CHANNELS = (36, 51)  # the painted skin, hair, top, bottom and shoe colours (after 17 keypoint + 19 limb maps)
+# What the generators learnt to read, described as the manifest's conditioning block that export copies into a bundle:
+# named channel groups in order, and the version of what the maps mean. The runtime paints these groups
+# (animetool_runtime.character.CONDITIONING) at the offsets a bundle's block gives; models/ import torch only, so the
+# description is written here, as data, and a test checks it against the runtime's.
+LAYOUT = {"layout": 4, "groups": [{"name": n, "channels": c} for n, c in (
+    ("keypoints", 17), ("limbs", 19), ("colours", 15), ("hair_style", 5), ("long_trousers", 1), ("outline", 1), ("face", 2))]}
+
+
+def _span(name: str) -> tuple[int, int]:
+    start = 0
+    for g in LAYOUT["groups"]:
+        if g["name"] == name:
+            return start, start + g["channels"]
+        start += g["channels"]
+    raise KeyError(name)
+
+
+CONDITIONING_CHANNELS = sum(g["channels"] for g in LAYOUT["groups"])
+COLOUR_CHANNELS = _span("colours")  # the painted skin, hair, top, bottom and shoe colours: the students' colour skip
 SIZE = 128
 
 
-def _pre(size: int, layout: int = CONDITIONING_LAYOUT) -> dict:
+def _pre(size: int, layout: int = LAYOUT["layout"]) -> dict:
     return {"kind": "conditioning", "size": [size, size], "fill": 0.8, "channels": CONDITIONING_CHANNELS,
-            "layout": layout, "builder": "animetool_runtime.character.conditioning"}
+            "conditioning": {**LAYOUT, "layout": layout}, "builder": "animetool_runtime.character.conditioning"}
 
 
 _PRE = _pre(SIZE)

@@ -68,7 +68,7 @@ class MultiPoseNet(nn.Module):
                 preprocess={"kind": "image", "size": [SIZE, SIZE], "resize": "letterbox", "pad_value": 0, "color": "RGB",
                             "range": [0, 1], **IMAGENET},
                 postprocess={"decoder": "multipose", "stride": STRIDE, "keypoints": COCO_KEYPOINTS,
-                             "skeleton": COCO_SKELETON, "center_threshold": 0.3, "keypoint_threshold": 0.2,
+                             "skeleton": COCO_SKELETON, "center_threshold": 0.3,
                              "max_people": 6},
                 weights="pose-student-s.v1.safetensors", default=True)
 def pose_student_s() -> nn.Module:

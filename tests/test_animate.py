@@ -1,6 +1,8 @@
 """animate end to end: real footage in (cut from the Sports2D demo at test time), H.264 with characters out."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 from fractions import Fraction
@@ -159,7 +161,8 @@ def test_a_video_with_nobody_warns_and_a_bundle_without_generator_fails(app_bund
     shutil.copytree(app_bundle, old)
     m = Manifest.read(old / MANIFEST)
     for e in m.models:
-        e.preprocess.pop("layout", None)
+        if e.preprocess.conditioning:
+            e.preprocess = dataclasses.replace(e.preprocess, conditioning=None)
     (old / MANIFEST).write_text(m.to_json())
     proc = animetool("animate", str(grey), "-o", str(tmp_path / "x.mp4"), "--bundle", str(old), check=False)
     assert_one_line_error(proc, "old-layout", "conditioning layout 1", "export the generator again")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from animetool.data.avatar import render
-from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING_CHANNELS, SKELETON, Appearance,
+from animetool_runtime.blocks import Conditioning
+from animetool_runtime.character import (APPEARANCE_FIELDS, COLOURS, CONDITIONING, CONDITIONING_CHANNELS, SKELETON, Appearance,
                                          appearance_from_vector, appearance_vector, conditioning, extract_appearance,
                                          fit_pose)
 from animetool_runtime.figure import body_height
@@ -239,23 +240,29 @@ def test_web_app_conditioning_is_the_runtime_s(real_pose):
     poses.update(profile=profile, partial=partial)
     looks = [LOOK, Appearance(hair_style="spiky", long_trousers=False, outline=0.1), Appearance(hair_style="long"),
              Appearance(hair_style="bob")]
-    cases = [(name, pose, look, size) for name, pose in poses.items() for look, size in zip(looks, (256, 128, 96, 128))]
+    # the last look's maps in the groups' reverse order: both write each group where the bundle's block puts it
+    shuffled = Conditioning(CONDITIONING.layout, CONDITIONING.groups[::-1])
+    cases = [(name, pose, look, size, CONDITIONING if i < 3 else shuffled) for name, pose in poses.items()
+             for i, (look, size) in enumerate(zip(looks, (256, 128, 96, 128)))]
     script = """
-import {conditioning} from "./lib/character.js";
+import {CONDITIONING, conditioning} from "./lib/character.js";
 import {readFileSync} from "fs";
+process.stdout.write(JSON.stringify(CONDITIONING) + "\\n");
 for (const c of JSON.parse(readFileSync(0, "utf8"))) {
-  const out = conditioning(c.pose, c.look, c.size);
+  const out = conditioning(c.pose, c.look, c.size, c.block);
   process.stdout.write(Buffer.from(out.buffer).toString("base64") + "\\n");
 }
 """
-    payload = [{"pose": pose.tolist(), "look": {**vars(look), "long_trousers": look.long_trousers}, "size": size}
-               for _, pose, look, size in cases]
+    payload = [{"pose": pose.tolist(), "look": {**vars(look), "long_trousers": look.long_trousers}, "size": size,
+                "block": block.to_dict()} for _, pose, look, size, block in cases]
     proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(payload), cwd=WEB,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for (name, pose, look, size), line in zip(cases, proc.stdout.split()):
+    described, *lines = proc.stdout.split()
+    assert json.loads(described) == CONDITIONING.to_dict()
+    for (name, pose, look, size, block), line in zip(cases, lines, strict=True):
         theirs = np.frombuffer(base64.b64decode(line), np.float32).reshape(CONDITIONING_CHANNELS, size, size)
-        mine = conditioning(pose, look, size)
+        mine = conditioning(pose, look, size, block=block)
         assert np.abs(mine - theirs).max() < 1e-4, (name, size, np.unravel_index(np.abs(mine - theirs).argmax(), mine.shape))
 
 

@@ -61,6 +61,32 @@ def test_runtime_help(command, options):
         assert option in proc.stdout, (option, proc.stdout)
 
 
+@pytest.mark.parametrize("name", ["animate", "bench"])
+def test_both_command_lines_share_one_option_table(name):
+    """`animetool X` and `python -m animetool_runtime X` take the same options with the same defaults and help, all
+    from animetool_runtime.commands (one home), and end the same way: one `error:` line and exit code 2."""
+    import argparse
+
+    import typer.main
+
+    from animetool.cli import app
+    from animetool_runtime.__main__ import parser
+    from animetool_runtime.commands import ANIMATE, BAD_INPUT, BENCH
+
+    table = {"animate": ANIMATE, "bench": BENCH}[name]
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    runtime = {a.dest: a for a in sub._actions if a.option_strings and a.dest != "help"}
+    toolchain = {("json" if p.name == "as_json" else p.name): p
+                 for p in typer.main.get_command(app).commands[name].params if p.param_type_name == "option"}
+    assert set(table) <= set(runtime) and set(table) <= set(toolchain), (set(table), set(runtime), set(toolchain))
+    for key, opt in table.items():
+        assert runtime[key].default == toolchain[key].default == opt.default, key
+        assert opt.help in runtime[key].help and opt.help in toolchain[key].help, key
+    proc = runtime_cli(name, "no-such-bundle" if name == "bench" else "no-such.mp4", *(["-o", "x.mp4"] if name == "animate" else []),
+                       "--threads", "two")
+    assert proc.returncode == BAD_INPUT and proc.stderr.strip().splitlines()[-1].startswith("error: "), proc.stderr
+
+
 def test_console_scripts():
     """The installed entry points, as a user types them."""
     bindir = Path(sys.executable).parent
@@ -156,7 +182,7 @@ def test_export_user_factory(tmp_path, monkeypatch):
     manifest = Manifest.read(out / "manifest.json")
     assert {e.key for e in manifest.models} == {f"tiny-net/{t}/{p}" for t in ("onnx", "tflite") for p in ("fp32", "int8")}
     for e in manifest.models:
-        assert e.source["architecture"] == "userpkg.nets:tiny_net" and e.preprocess["size"] == [32, 32]
+        assert e.source["architecture"] == "userpkg.nets:tiny_net" and e.preprocess.size == (32, 32)
         assert e.outputs[0].shape == ([1, 8, 32, 32] if e.format == "onnx" else [1, 32, 32, 8])
     proc = animetool("verify", str(out), "--json", check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -60,7 +60,7 @@ def test_manifest_lists_every_export(matrix):
     for e in manifest.models:
         assert sha256_path(bundle / e.file) == e.sha256 and e.export["size_bytes"] > 0
         assert e.source["licence"] and e.source["weights_sha256"] and e.source["recipe"].startswith("animetool export")
-        assert e.preprocess["size"] == list(REGISTRY[e.name].input_shape[2:])
+        assert e.preprocess.size == REGISTRY[e.name].input_shape[2:]
         layout = FORMATS[e.format].layout
         assert [s.layout for s in e.inputs] == [layout] and all(s.layout == layout for s in e.outputs)
 
@@ -163,7 +163,7 @@ def test_a_model_without_an_image_input_exports_to_every_target(tmp_path):
         assert not manifest.failed and {e.precision for e in manifest.models} == set(precisions)
         for e in manifest.models:
             assert e.parity["status"] == ("structural-ok" if e.format == "coreml" else "ok"), (e.key, e.parity)
-            assert e.preprocess == {"kind": "tensor"} and e.inputs[0].shape == [1, 20, 12]
+            assert e.preprocess.kind == "tensor" and e.preprocess.size is None and e.inputs[0].shape == [1, 20, 12]
             if e.format != "coreml":
                 got = load(tmp_path / folder, backend=FORMATS[e.format].backend, precision=e.precision).model(
                     name="sequence").run(x[:1])[0]

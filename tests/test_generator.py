@@ -9,22 +9,31 @@ from animetool_runtime.character import CONDITIONING_CHANNELS, conditioning, fit
 
 
 def test_models_and_runtime_agree_on_conditioning():
+    """The layout the generators learnt (models/, written as the manifest block) is the one the runtime paints, group
+    for group; the colour skip reads the colour group; the runtime writes each group where a block says."""
     from animetool.models import REGISTRY
-    from animetool.models.generator import COLOUR_CHANNELS
-    from animetool.models.generator import CONDITIONING_CHANNELS as in_models
-    from animetool.models.generator import CONDITIONING_LAYOUT
-    from animetool_runtime.character import APPEARANCE_FIELDS, SKELETON
-    from animetool_runtime.character import CONDITIONING_LAYOUT as RUNTIME_LAYOUT
+    from animetool.models.generator import COLOUR_CHANNELS, LAYOUT
+    from animetool_runtime.blocks import Preprocess
+    from animetool_runtime.character import APPEARANCE_FIELDS, CONDITIONING, Appearance, paints
 
-    assert in_models == CONDITIONING_CHANNELS
-    first = 17 + len(SKELETON)
-    assert COLOUR_CHANNELS == (first, first + 15) and APPEARANCE_FIELDS[14] == "shoes_b"
-    assert CONDITIONING_LAYOUT == RUNTIME_LAYOUT
+    learnt = Preprocess.from_dict(REGISTRY["generator-student"].preprocess).conditioning
+    assert learnt == CONDITIONING and paints(learnt) is None
+    assert COLOUR_CHANNELS == CONDITIONING.span("colours") and APPEARANCE_FIELDS[14] == "shoes_b"
     for name in ("generator-teacher", "generator-student", "generator-student-256"):
-        assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS
+        assert REGISTRY[name].input_shape[1] == CONDITIONING_CHANNELS == CONDITIONING.channels
     # the defaults learnt the layout the runtime builds; the stale teacher's bundles say it learnt an older one
-    assert [REGISTRY[n].preprocess["layout"] for n in ("generator-student", "generator-student-256")] == [RUNTIME_LAYOUT] * 2
-    assert REGISTRY["generator-teacher"].preprocess["layout"] < RUNTIME_LAYOUT
+    assert REGISTRY["generator-student-256"].preprocess["conditioning"] == LAYOUT
+    assert "layout 2" in paints(Preprocess.from_dict(REGISTRY["generator-teacher"].preprocess).conditioning)
+    # a block with the groups in another order gets the same maps in that order; a group the runtime lacks is refused
+    shuffled = type(CONDITIONING)(CONDITIONING.layout, CONDITIONING.groups[::-1])
+    pose = fit_pose(np.array([[50 + 3 * k, 40 + 9 * k, 0.9] for k in range(17)], np.float32), 96)[0]
+    look = Appearance(hair=(0.1, 0.7, 0.6))
+    ours, theirs = conditioning(pose, look, 96), conditioning(pose, look, 96, block=shuffled)
+    for g in CONDITIONING.groups:
+        a, b = CONDITIONING.span(g.name), shuffled.span(g.name)
+        assert np.array_equal(ours[a[0]:a[1]], theirs[b[0]:b[1]]) and ours[a[0]:a[1]].any()
+    other = type(CONDITIONING)(CONDITIONING.layout, CONDITIONING.groups[:-1] + (type(CONDITIONING.groups[0])("depth", 2),))
+    assert "depth:2" in paints(other)
 
 
 def test_student_is_ten_times_cheaper():

@@ -89,3 +89,45 @@ def test_models_import_torch_only():
             for n in names:
                 assert n.split(".")[0] in {"torch", "__future__", "dataclasses", "pathlib", "typing", "math",
                                            "safetensors"}, f"{f.name} imports {n}"
+
+
+def test_manifest_blocks_are_typed_with_one_home_for_their_defaults(tmp_path):
+    """Pre- and post-processing are typed blocks whose defaults and rules live in blocks.py: a manifest read fills the
+    missing keys, written out it gives every field, an unknown key or a bad value is one BundleError naming the field,
+    and the web app's copy of the defaults (lib/blocks.js) is the one blocks.py writes."""
+    import json
+    import re
+
+    import pytest
+
+    from animetool_runtime.blocks import Conditioning, Postprocess, Preprocess, web_module
+    from animetool_runtime.manifest import BundleError, Manifest, ModelEntry, TensorSpec
+
+    assert (ROOT / "android_demo/web/lib/blocks.js").read_text() == web_module(), \
+        "run: python -m animetool_runtime _blocks_js > android_demo/web/lib/blocks.js"
+    t = TensorSpec("x", [1, 60, 8, 8], "float32")
+    entry = ModelEntry("g", "generator", "onnx", "fp32", "g.onnx", "0" * 64, [t], [t],
+                       preprocess={"kind": "conditioning", "size": [8, 8], "layout": 4})  # before the block: its version
+    assert isinstance(entry.preprocess, Preprocess) and isinstance(entry.postprocess, Postprocess)
+    assert entry.preprocess.conditioning == Conditioning(layout=4) and entry.preprocess.fill == 0.8
+    path = tmp_path / "manifest.json"
+    good = Manifest([entry]).to_json()
+    path.write_text(good)
+    written = json.loads(good)["models"][0]
+    assert set(written["preprocess"]) == {f for f in Preprocess.__dataclass_fields__}
+    assert written["preprocess"]["conditioning"] == {"layout": 4, "groups": []}
+    assert Manifest.read(path).models[0].preprocess == entry.preprocess
+    for block, key, value, said in (("preprocess", "colour", "RGB", "preprocess.colour must be a known key"),
+                                    ("preprocess", "fill", 2, "preprocess.fill must be a number in (0, 1]"),
+                                    ("postprocess", "stride", 0, "postprocess.stride must be an integer 1-1024")):
+        bad = json.loads(good)
+        bad["models"][0][block][key] = value
+        path.write_text(json.dumps(bad))
+        with pytest.raises(BundleError, match=re.escape(f"manifest.json: models[0].{said}")):
+            Manifest.read(path)
+    bad = json.loads(good)
+    bad["models"][0]["preprocess"] = {"kind": "conditioning", "size": [8, 8], "conditioning": {
+        "layout": 4, "groups": [{"name": "keypoints", "channels": 17}]}}  # 17 channels described, the input has 60
+    path.write_text(json.dumps(bad))
+    with pytest.raises(BundleError, match=r"preprocess\.conditioning\.groups must be groups whose channels add up to the input's 60"):
+        Manifest.read(path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from animetool_runtime.blocks import Preprocess
 from animetool_runtime.image import preprocess, to_image_coords
 from animetool_runtime.pose import multipose
 from animetool_runtime.pose.decode import decode_heatmaps
@@ -55,7 +56,7 @@ def test_multipose_decode_nothing_below_threshold():
 @pytest.mark.parametrize("h,w", [(1920, 1088), (994, 1768), (192, 192)])
 def test_letterbox_coordinates_round_trip(h, w):
     """A bright dot in a frame lands where input_transform says, and to_image_coords maps it back."""
-    spec = {"size": [192, 192], "resize": "letterbox", "range": [0, 1]}
+    spec = Preprocess(size=(192, 192), resize="letterbox")
     frame = np.zeros((h, w, 3), np.uint8)
     y, x = int(h * 0.3), int(w * 0.7)
     r = max(h, w) // 64
@@ -128,7 +129,7 @@ def test_export_at_another_input_size(tmp_path):
     animetool("verify", str(out))  # exits non-zero unless every file matches PyTorch at 256 px
     manifest = Manifest.read(out / "manifest.json")
     for e in manifest.models:
-        assert e.preprocess["size"] == [256, 256] and e.preprocess["resize"] == "letterbox"
+        assert e.preprocess.size == (256, 256) and e.preprocess.resize == "letterbox"
         assert e.inputs[0].shape == ([1, 3, 256, 256] if e.format == "onnx" else [1, 256, 256, 3])
     frame = read_frame(fetch_footage(["pose2sim-multi-cam02"])["pose2sim-multi-cam02"], 40)
     for backend in ("onnx", "tflite"):

@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from animetool_runtime.animate import BACKGROUNDS
 from animetool_runtime.backends import backend_format
 from animetool_runtime.bundle import default_bundle_path
+from animetool_runtime.commands import ANIMATE, animate_summary, interrupted_message
 from animetool_runtime.manifest import BundleError
 
 from animetool.console import console, fail, interrupted
@@ -44,17 +44,14 @@ def animate(
                                             "sports2d-demo or pose2sim-single-cam02 (fetched from PyPI, cached)",
                                             show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="anime video (.mp4; .png/.jpg for an image input)")],
-    bundle: Annotated[Optional[Path], typer.Option(help="bundle with a pose and a generator model (default: the "
-                                                        "built-in default models, exported once and cached)")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="tflite, onnx or openvino (default: tflite for the default "
-                                                        "models, else the first installed one the bundle has)")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="int8, fp16 or fp32 (default: the smallest that passed parity)")] = None,
-    threads: Annotated[int, typer.Option(help="threads per model (decoding and encoding have threads of their own)")] = 1,
-    max_people: Annotated[int, typer.Option(help="draw at most this many people per frame")] = 4,
-    background: Annotated[str, typer.Option(help=", ".join(BACKGROUNDS))] = "original",
-    size: Annotated[Optional[int], typer.Option(help="generator resolution in px (default: the largest in the bundle)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print per-frame timings (decode, pose, generator, composite, "
-                                                          "encode) and a summary as JSON")] = False,
+    bundle: Annotated[Optional[Path], typer.Option(help=ANIMATE["bundle"].help)] = ANIMATE["bundle"].default,
+    backend: Annotated[Optional[str], typer.Option(help=ANIMATE["backend"].help)] = ANIMATE["backend"].default,
+    precision: Annotated[Optional[str], typer.Option(help=ANIMATE["precision"].help)] = ANIMATE["precision"].default,
+    threads: Annotated[int, typer.Option(help=ANIMATE["threads"].help)] = ANIMATE["threads"].default,
+    max_people: Annotated[int, typer.Option(help=ANIMATE["max_people"].help)] = ANIMATE["max_people"].default,
+    background: Annotated[str, typer.Option(help=ANIMATE["background"].help)] = ANIMATE["background"].default,
+    size: Annotated[Optional[int], typer.Option(help=ANIMATE["size"].help)] = ANIMATE["size"].default,
+    as_json: Annotated[bool, typer.Option("--json", help=ANIMATE["json"].help)] = ANIMATE["json"].default,
 ) -> None:
     """Turn every person in a video into an anime character that moves the same way (pose -> tracks -> generator)."""
     from animetool_runtime.animate import animate as run
@@ -66,8 +63,8 @@ def animate(
 
     if not Path(src).exists() and src in FOOTAGE:
         src = str(fetch_footage([src])[src])
-    if background not in BACKGROUNDS:
-        fail(f"--background {background!r}: choose from {', '.join(BACKGROUNDS)}")
+    if background not in ANIMATE["background"].choices:
+        fail(f"--background {background!r}: choose from {', '.join(ANIMATE['background'].choices)}")
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[fps]}"), TimeElapsedColumn(), console=console, transient=as_json) as bar:
@@ -85,13 +82,10 @@ def animate(
     except (BundleError, ExportError, ValueError) as e:
         fail(str(e))
     except KeyboardInterrupt:
-        interrupted(f"{out}: interrupted; nothing was written")
+        interrupted(interrupted_message(out))
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        ms = result["ms_mean"]
-        console.print(f"wrote {out}: {result['frames']} frames, {result['track_count']} people tracked, {result['fps']} "
-                      f"frames/s ({result['backend']}, generator at {result['size']} px; ms per frame: "
-                      + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()) + ")", highlight=False, soft_wrap=True)
+        console.print(animate_summary(result), highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from animetool_runtime.atomic import atomic_path
+from animetool_runtime.commands import BENCH, SOME_FAILED, bench_failed, interrupted_message, thread_counts
 from animetool_runtime.formats import BY_BACKEND, FORMATS
 
 from animetool.animate_cmd import animate
@@ -95,13 +96,13 @@ def export(
     except OSError as e:  # disk full, permissions changed mid-way: the atomic write left nothing behind
         fail(f"{out}: cannot write the bundle ({e.strerror or e}); nothing was written")
     except KeyboardInterrupt:
-        interrupted(f"{out}: interrupted; nothing was written")
+        interrupted(interrupted_message(out))
     if as_json:
         print(manifest.to_json())
     else:
         _export_summary(out, manifest)
     if manifest.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(SOME_FAILED)
 
 
 def _export_summary(out: Path, manifest) -> None:
@@ -185,27 +186,27 @@ def verify(
             t.add_row(*r)
         table_console().print(t)
     if any(r["status"] in ("failed", "parity-failed") for _, r in results):
-        raise typer.Exit(1)
+        raise typer.Exit(SOME_FAILED)
 
 
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
-    backend: Optional[List[str]] = typer.Option(None, help=f"only these backends ({', '.join(BY_BACKEND)})"),
-    threads: str = typer.Option("1", help="comma list of thread counts, e.g. 1,2"),
-    runs: int = typer.Option(50, help="timed runs per row"),
-    warmup: int = typer.Option(5, help="untimed runs first"),
-    save: Optional[Path] = typer.Option(None, help="also write the JSON result to this file"),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (with the device description)"),
+    backend: Optional[List[str]] = typer.Option(BENCH["backend"].default, help=f"{BENCH['backend'].help}: {', '.join(BY_BACKEND)}"),
+    threads: str = typer.Option(BENCH["threads"].default, help=BENCH["threads"].help),
+    runs: int = typer.Option(BENCH["runs"].default, help=BENCH["runs"].help),
+    warmup: int = typer.Option(BENCH["warmup"].default, help=BENCH["warmup"].help),
+    save: Optional[Path] = typer.Option(BENCH["save"].default, help=BENCH["save"].help),
+    as_json: bool = typer.Option(BENCH["json"].default, "--json", help=BENCH["json"].help),
 ) -> None:
     """Latency, FPS, size, parity and peak RSS of every model x format x precision (a fresh process per row)."""
     from animetool_runtime import device
     from animetool_runtime.bench import COLUMNS, bench as run_bench, cells
 
     try:
-        n_threads = [int(t) for t in threads.split(",")]
-    except ValueError:
-        fail(f"--threads {threads!r}: expected integers like 1,2")
+        n_threads = thread_counts(threads)
+    except ValueError as e:
+        fail(str(e))
     if save and not save.parent.is_dir():
         fail(f"--save {save}: folder {save.parent} does not exist")
     try:
@@ -228,8 +229,8 @@ def bench(
             t.add_row(*cells(r))
         table_console().print(f"bench {bundle} on {device.short(d)}, {d['os']}", highlight=False, soft_wrap=True)
         table_console().print(t)
-    if any(r["status"] in ("failed", "export-failed") for r in result["rows"]):
-        raise typer.Exit(1)
+    if bench_failed(result):
+        raise typer.Exit(SOME_FAILED)
 
 
 app.command("data")(data)

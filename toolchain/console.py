@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from animetool_runtime.commands import BAD_INPUT, INTERRUPTED, error_line
+
 console = Console(file=os.fdopen(os.dup(2), "w"), emoji=False)  # a duplicate fd: build.quiet_native() silences fd 2
 
 
@@ -26,12 +28,14 @@ def table_console() -> Console:
 
 
 def _error_line(msg: str) -> None:
-    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # paths may hold [ ] and :name:
+    """commands.error_line's text, its `error:` in red."""
+    head, _, rest = error_line(msg).partition(" ")
+    console.print(f"[red]{head}[/red] {escape(rest)}", highlight=False, soft_wrap=True)  # paths may hold [ ] and :name:
 
 
 def fail(msg: str) -> None:
     _error_line(msg)
-    raise typer.Exit(2)
+    raise typer.Exit(BAD_INPUT)
 
 
 def interrupted(msg: str) -> None:
@@ -44,7 +48,7 @@ def interrupted(msg: str) -> None:
     os.dup2(devnull, 2)
     os.dup2(devnull, console.file.fileno())
     os.close(devnull)
-    raise typer.Exit(130)
+    raise typer.Exit(INTERRUPTED)
 
 
 def _interrupt(signum, frame) -> None:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from animetool_runtime.commands import SOME_FAILED
 from animetool.console import console, fail, parse_norm, parse_shape, table_console
 
 MEAN_HELP = "module:factory models: per-channel mean the model was trained with, on [0, 1] RGB (ImageNet: 0.485,0.456,0.406)"
@@ -52,4 +53,4 @@ def lint(
             t.add_row(f.severity, f.where, f.op, f.rule, f.reason, f.fix, style=STYLE[f.severity])
         table_console().print(t)
     if any(f.severity != "info" for f in findings):
-        raise typer.Exit(1)
+        raise typer.Exit(SOME_FAILED)

@@ -2,7 +2,7 @@
 // the network is gone, and refreshed from the network when it is there.
 const CACHE = "animetool-demo-v1";
 const SHELL = ["./", "index.html", "app.js", "manifest.webmanifest", "icon-192.png", "icon-512.png",
-  "lib/animator.js", "lib/character.js", "lib/figure.js", "lib/image.js", "lib/plate.js", "lib/pose.js", "lib/runtime.js", "lib/track.js"];
+  "lib/animator.js", "lib/blocks.js", "lib/character.js", "lib/figure.js", "lib/image.js", "lib/plate.js", "lib/pose.js", "lib/runtime.js", "lib/track.js"];
 
 self.addEventListener("install", e => e.waitUntil(caches.open(CACHE).then(c => c.addAll(SHELL)).then(() => self.skipWaiting())));
 self.addEventListener("activate", e => e.waitUntil(self.clients.claim()));

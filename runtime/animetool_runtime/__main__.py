@@ -5,13 +5,12 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
+from .commands import (ANIMATE, BAD_INPUT, BENCH, INTERRUPTED, SOME_FAILED, animate_summary, bench_failed, error_line,
+                       interrupted_message, thread_counts)
 from .formats import BY_BACKEND
 from .manifest import BundleError
-
-
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
         from .backends import probe_main
 
         return probe_main(argv[1], argv[2])
+    if argv[:1] == ["_blocks_js"]:  # the web app's copy of the manifest blocks' defaults (blocks.py)
+        from .blocks import web_module
+
+        sys.stdout.write(web_module())
+        return 0
     if argv[:1] == ["_bench_one"]:
         from .bench import run_one
 
@@ -30,47 +34,76 @@ def main(argv: list[str] | None = None) -> int:
             print(e, file=sys.stderr)
             return 1
         return 0
-    parser = argparse.ArgumentParser(prog="animetool-runtime", description="Run and benchmark animetool bundles.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    args = parser().parse_args(argv)
+    if args.command == "animate":
+        return _animate(args)
+    return _bench(args)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are the one `error:` line and exit code every command uses."""
+
+    def error(self, message: str):
+        self.exit(BAD_INPUT, error_line(f"{self.prog}: {message} (--help lists the options)") + "\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The runtime's command line: bench and animate, their options from commands.py."""
+    parser = _Parser(prog="animetool-runtime", description="Run and benchmark animetool bundles.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     b = sub.add_parser("bench", help="latency, FPS, parity and peak RSS of every model x format x precision")
     b.add_argument("bundle", help="bundle folder or .zip")
-    b.add_argument("--backend", action="append", help=f"only this backend ({', '.join(BY_BACKEND)}); repeatable")
-    b.add_argument("--threads", type=_ints, default=[1], help="comma list, e.g. 1,2")
-    b.add_argument("--runs", type=int, default=50)
-    b.add_argument("--warmup", type=int, default=5)
-    b.add_argument("--json", action="store_true", help="print the result as JSON (with the device description)")
+    _options(b, BENCH, {"backend": {"action": "append", "help": f"{BENCH['backend'].help}: {', '.join(BY_BACKEND)}"},
+                        "runs": {"type": int}, "warmup": {"type": int}})
     a = sub.add_parser("animate", help="real video (or image) in, anime video out")
     a.add_argument("input", help="video or image file")
     a.add_argument("-o", "--out", required=True, help="output .mp4 (or .png/.jpg for an image)")
-    a.add_argument("--bundle", help="bundle folder or .zip with a pose and a generator model (default: the cached "
-                                    "default bundle that `animetool animate` makes)")
-    a.add_argument("--backend", help="tflite, onnx or openvino (default: the first installed the bundle has)")
-    a.add_argument("--precision", help="int8, fp16 or fp32 (default: the smallest that passed parity)")
-    a.add_argument("--threads", type=int, default=1, help="threads per model (default 1: decoding and encoding have "
-                                                           "threads of their own)")
-    a.add_argument("--max-people", type=int, default=4, help="draw at most this many people per frame")
-    a.add_argument("--background", default="original", choices=["original", "blur", "plain", "side-by-side"])
-    a.add_argument("--size", type=int, help="generator resolution in px (default: the largest in the bundle)")
-    a.add_argument("--json", action="store_true", help="print per-frame timings and a summary as JSON")
-    args = parser.parse_args(argv)
-    if args.command == "animate":
-        return _animate(args)
+    _options(a, ANIMATE, {"threads": {"type": int}, "max_people": {"type": int}, "size": {"type": int}})
+    return parser
+
+
+def _options(parser: argparse.ArgumentParser, options: dict, extra: dict) -> None:
+    """--name for each shared option (commands.py: default, help and choices, as the toolchain's CLI shows them)."""
+    for name, opt in options.items():
+        kw = {"default": opt.default, "help": opt.help}
+        if opt.default is False:
+            kw = {"action": "store_true", "help": opt.help}
+        if opt.choices:
+            kw["choices"] = list(opt.choices)
+        kw.update(extra.get(name, {}))
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, **kw)
+
+
+def _fail(message: str, code: int = BAD_INPUT) -> int:
+    print(message if message.startswith("error: ") else error_line(message), file=sys.stderr)
+    return code
+
+
+def _bench(args) -> int:
+    from .atomic import atomic_path
     from .bench import bench, format_table
 
     try:
-        result = bench(args.bundle, args.backend, args.threads, args.runs, args.warmup,
+        threads = thread_counts(args.threads)
+        if args.save and not Path(args.save).parent.is_dir():
+            raise ValueError(f"--save {args.save}: folder {Path(args.save).parent} does not exist")
+        result = bench(args.bundle, args.backend, threads, args.runs, args.warmup,
                        on_row=(lambda r: None) if args.json else lambda r: print(f"  {r['model']} {r['format']} {r['precision']} "
                                                                       f"x{r['threads']}: {r['status']}", file=sys.stderr))
-    except BundleError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (BundleError, ValueError) as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("bench: interrupted", INTERRUPTED)
+    if args.save:
+        with atomic_path(args.save) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         d = result["device"]
         print(f"device: {d['cpu']} ({d['cores']} cores), {d['os']}, Python {d['python']}")
         print(format_table(result["rows"]))
-    return 0 if all(r["status"] not in ("failed", "export-failed") for r in result["rows"]) else 1
+    return SOME_FAILED if bench_failed(result) else 0
 
 
 def _animate(args) -> int:
@@ -95,18 +128,17 @@ def _animate(args) -> int:
         result = animate(args.input, args.out, bundle, args.backend, args.precision, args.threads, args.max_people,
                          args.background, args.size, on_frame=progress)
     except (BundleError, ValueError) as e:
-        say(f"error: {e}")
-        return 2
+        say(error_line(str(e)))
+        return BAD_INPUT
     except KeyboardInterrupt:
-        say(f"error: {args.out}: interrupted; nothing was written")
-        return 130
+        say(error_line(interrupted_message(args.out)))
+        return INTERRUPTED
     for w in result["warnings"]:
         say(f"warning: {w}")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        say(f"wrote {result['output']}: {result['frames']} frames, {result['track_count']} people tracked, "
-            f"{result['fps']} frames/s ({result['backend']}, generator at {result['size']} px)")
+        say(animate_summary(result))
     return 0
 
 

@@ -15,7 +15,9 @@ import numpy as np
 
 from . import device
 from .bundle import Bundle, load
-from .character import CONDITIONING_LAYOUT, appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose
+from .blocks import Conditioning
+from .commands import BACKGROUNDS
+from .character import appearance_from_vector, appearance_vector, conditioning, extract_appearance, fit_pose, paints
 from .image import resize_bilinear, shrink, taps
 from .manifest import BundleError, ModelEntry
 from .plate import Plate
@@ -23,7 +25,6 @@ from .pose.estimator import PoseEstimator
 from .pose.track import CONFIRM, Tracker, box, suppress, untangle
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer
 
-BACKGROUNDS = ("original", "blur", "plain", "side-by-side")
 PLAIN = np.array([236, 239, 243], np.uint8)  # a light grey page
 STAGES = ("decode", "pose", "generator", "composite", "encode")
 QUEUE = 4  # frames decoded ahead / waiting for the encoder
@@ -32,20 +33,19 @@ APPEARANCE_EVERY, APPEARANCE_KEEP = 15, 0.8  # refresh a track's colours every 1
 
 def generator_entry(bundle: Bundle, size: Optional[int]) -> ModelEntry:
     """The bundle's pose-conditioned generator drawing at size px (any size when None), for the chosen backend."""
-    gens = [e for e in bundle.manifest.models if e.task == "generator" and e.preprocess.get("kind") == "conditioning"]
+    gens = [e for e in bundle.manifest.models if e.task == "generator" and e.preprocess.kind == "conditioning"]
     if not gens:
         raise BundleError(f"{bundle.root}: bundle has no pose-conditioned generator (it has {', '.join(bundle.names)})")
-    old = [e for e in gens if e.preprocess.get("layout", 1) != CONDITIONING_LAYOUT]
-    if len(old) == len(gens):
-        raise BundleError(f"{bundle.root}: {old[0].name} learnt conditioning layout {old[0].preprocess.get('layout', 1)}, "
-                          f"this runtime builds layout {CONDITIONING_LAYOUT}: export the generator again with this version")
-    gens = [e for e in gens if e not in old]
-    sizes = sorted({e.preprocess["size"][0] for e in gens})
+    why = {e.key: paints(e.preprocess.conditioning or Conditioning()) for e in gens}
+    if all(why.values()):
+        raise BundleError(f"{bundle.root}: {gens[0].name}: {why[gens[0].key]}")
+    gens = [e for e in gens if not why[e.key]]
+    sizes = sorted({e.preprocess.size[0] for e in gens})
     if size is not None and size not in sizes:
         raise BundleError(f"{bundle.root}: no generator drawing at {size} px in the bundle "
                           f"(it has {', '.join(map(str, sizes))}); export one, e.g. generator-student-256")
     want = size if size is not None else sizes[-1]
-    return bundle.entry(name=next(e.name for e in gens if e.preprocess["size"][0] == want))
+    return bundle.entry(name=next(e.name for e in gens if e.preprocess.size[0] == want))
 
 
 @dataclass
@@ -66,7 +66,8 @@ class Animator:
         self.pose = PoseEstimator(self.bundle.model(task="pose"))
         entry = generator_entry(self.bundle, self.size)
         self.generator = self.bundle.model(name=entry.name)
-        self.size, self.fill = entry.preprocess["size"][0], entry.preprocess.get("fill", 0.8)
+        self.size, self.fill = entry.preprocess.size[0], entry.preprocess.fill
+        self.layout = entry.preprocess.conditioning
         self.tracker = Tracker(self.fps, confirm=self.confirm)
         self.plate = Plate()
         self.index = 0
@@ -74,7 +75,7 @@ class Animator:
     def draw(self, kps: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One character: (size x size x 4 RGBA drawing in [0, 1], its 2x3 canvas -> frame matrix)."""
         canvas, matrix = fit_pose(kps, self.size, self.fill)
-        cond, inside = conditioning(canvas, appearance_from_vector(appearance), self.size, with_box=True)
+        cond, inside = conditioning(canvas, appearance_from_vector(appearance), self.size, with_box=True, block=self.layout)
         return self.generator.run(cond[None], layout="NCHW", box=inside)[0][0].transpose(1, 2, 0), matrix
 
     def backdrop(self, rgb: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .blocks import Conditioning, Group
 from .figure import VISIBLE, body_height, length
 from .layout import COLOURS, FACE_MAPS, layout
 
@@ -34,8 +35,26 @@ class Appearance:
 
 APPEARANCE_FIELDS = tuple(f"{c}_{ch}" for c in COLOURS for ch in "rgb") + tuple(f"hair_{s}" for s in HAIR_STYLES) + (
     "long_trousers", "outline")
-CONDITIONING_CHANNELS = 17 + len(SKELETON) + len(APPEARANCE_FIELDS) + len(FACE_MAPS)
-CONDITIONING_LAYOUT = 4  # bumped whenever a channel's meaning changes: a bundle records the layout its generator learnt
+# The maps this runtime paints, described (the manifest's preprocess.conditioning block): a bundle's generator records
+# the groups it learnt and their order, and conditioning() writes each group where that block puts it. The version is
+# bumped whenever a map's meaning changes (4: the eyes painted in the hair's colour).
+CONDITIONING = Conditioning(layout=4, groups=(
+    Group("keypoints", 17), Group("limbs", len(SKELETON)), Group("colours", 3 * len(COLOURS)),
+    Group("hair_style", len(HAIR_STYLES)), Group("long_trousers", 1), Group("outline", 1), Group("face", len(FACE_MAPS))))
+CONDITIONING_CHANNELS = CONDITIONING.channels
+CONDITIONING_LAYOUT = CONDITIONING.layout
+
+
+def paints(block: Conditioning) -> str | None:
+    """Why this runtime cannot build a generator's conditioning block (None when it can: the same version and the
+    same groups, in any order)."""
+    if block.layout != CONDITIONING.layout:
+        return (f"it learnt conditioning layout {block.layout}, this runtime builds layout {CONDITIONING.layout}: "
+                "export the generator again with this version")
+    if block.groups and sorted(block.groups, key=lambda g: g.name) != sorted(CONDITIONING.groups, key=lambda g: g.name):
+        return (f"its conditioning groups {', '.join(f'{g.name}:{g.channels}' for g in block.groups)} are not the ones "
+                f"this runtime paints ({', '.join(f'{g.name}:{g.channels}' for g in CONDITIONING.groups)})")
+    return None
 
 
 def appearance_vector(a: Appearance) -> np.ndarray:
@@ -176,8 +195,10 @@ def extract_appearance(frame: np.ndarray, keypoints: np.ndarray) -> Appearance:
     return Appearance(**{c: v for c, v in found.items() if v is not None}, long_trousers=not bare)
 
 
-def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256, with_box: bool = False):
-    """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in four blocks:
+def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int = 256, with_box: bool = False,
+                 block: Conditioning | None = CONDITIONING):
+    """The generator's input, float32 (CONDITIONING_CHANNELS, size, size), in the groups of CONDITIONING, each at the
+    channels `block` (the bundle's description; paints(block) must be None) gives it:
 
     17 keypoint Gaussians (sigma size/64, peak 1 at the keypoint); one soft line per SKELETON edge (the same Gaussian of
     the distance to the segment, zero beyond 4 sigma); the appearance in APPEARANCE_FIELDS order, each colour painted
@@ -198,14 +219,16 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
     gx = np.exp(-(grid[None] - kps[:, :1]) ** 2 / (2 * sigma ** 2)) * ok[:, None]
     gy = np.exp(-(grid[None] - kps[:, 1:2]) ** 2 / (2 * sigma ** 2))
     out = np.zeros((CONDITIONING_CHANNELS, size, size), np.float32)
+    block = block if block is not None and block.groups else CONDITIONING  # a bundle that gives only the version
+    at = {g.name: block.span(g.name)[0] for g in block.groups}
     reach = 4 * sigma  # exp(-8) beyond: every map is computed only in its segment's box, padded by 4 sigma
     windows = []  # every (y slice, x slice) a map is computed in
     for k in np.flatnonzero(ok):
         ys, xs = (slice(max(0, int(np.floor(v - 5 * sigma))), min(size, int(np.ceil(v + 5 * sigma)) + 1)) for v in kps[k, 1::-1])
         if ys.stop > ys.start and xs.stop > xs.start:
-            np.multiply(gy[k, ys, None], gx[k, None, xs], out=out[k, ys, xs])
+            np.multiply(gy[k, ys, None], gx[k, None, xs], out=out[at["keypoints"] + k, ys, xs])
             windows.append((ys, xs))
-    edges = out[17:17 + len(SKELETON)]
+    edges = out[at["limbs"]:at["limbs"] + len(SKELETON)]
     for i, (a, b) in enumerate(SKELETON):
         if not (ok[a] and ok[b]):
             continue
@@ -219,16 +242,17 @@ def conditioning(canvas_keypoints: np.ndarray, appearance: Appearance, size: int
         t = np.clip((px * d[0] + py * d[1]) / max(float(d[0] ** 2 + d[1] ** 2), 1e-6), 0, 1)
         edges[i, y0:y1, x0:x1] = np.exp(-((px - t * d[0]) ** 2 + (py - t * d[1]) ** 2) / (2 * sigma ** 2))
     vec = appearance_vector(appearance)
-    first = 17 + len(SKELETON)
+    first = at["colours"]
     masks, face, painted = layout(kps, appearance, size)
-    rest = first + 3 * len(COLOURS)
-    out[rest:rest + len(vec) - 3 * len(COLOURS)] = vec[3 * len(COLOURS):, None, None]
+    n = 3 * len(COLOURS)  # the constant maps: the rest of the appearance vector, in its order
+    for name, values in (("hair_style", vec[n:n + len(HAIR_STYLES)]), ("long_trousers", vec[-2:-1]), ("outline", vec[-1:])):
+        out[at[name]:at[name] + len(values)] = values[:, None, None]
     if painted:
         y0, y1, x0, x1 = _union(painted)
         ys, xs = slice(y0, y1), slice(x0, x1)
         for c, colour in enumerate(COLOURS):
             np.multiply(vec[3 * c:3 * c + 3, None, None], masks[colour][None, ys, xs], out=out[first + 3 * c:first + 3 * c + 3, ys, xs])
-        out[rest + len(vec) - 3 * len(COLOURS):, ys, xs] = face[:, ys, xs]
+        out[at["face"]:at["face"] + len(FACE_MAPS), ys, xs] = face[:, ys, xs]
     return (out, _union(windows + painted)) if with_box else out
 
 

@@ -2,10 +2,10 @@
 the field (as a path like models[2].inputs[0].shape) and what is wrong. Apps and tools read the same rules here."""
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, Callable
+from typing import Any
 
+from .blocks import BlockError, Postprocess, Preprocess, _int, _num, one_of as _one_of
 from .formats import FORMATS
 from .manifest import BundleError
 
@@ -15,42 +15,12 @@ DTYPES = {"float32": None, "float16": None, "int8": (-128, 127), "uint8": (0, 25
 LAYOUTS = ("NCHW", "NHWC")
 
 
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _num(v: Any) -> bool:
-    return (_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-def _nums(n: int, ok: Callable[[Any], bool] = _num) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, list) and len(v) == n and all(_num(x) and ok(x) for x in v)
-
-
-def _one_of(*values: str) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, str) and v in values
-
-
-# key -> (test, what the value must be); optional keys are checked when present
-PREPROCESS = {
-    "size": (_nums(2, lambda x: _int(x) and 1 <= x <= 8192), "[height, width], integers 1-8192"),
-    "resize": (_one_of("letterbox", "stretch"), "letterbox or stretch"),
-    "pad_value": (_num, "a number"),
-    "range": (lambda v: _nums(2)(v) and v[0] < v[1], "[low, high] with low < high"),
-    "mean": (_nums(3), "three numbers"),
-    "std": (_nums(3, lambda x: x != 0), "three non-zero numbers"),
-    "kind": (_one_of("image", "conditioning", "tensor"), "image, conditioning or tensor"),
-    "fill": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "channels": (lambda v: _int(v) and v >= 1, "a positive integer"),
-    "layout": (lambda v: _int(v) and v >= 1, "a positive integer (the conditioning layout's version)"),
-}
-POSTPROCESS = {
-    "decoder": (lambda v: isinstance(v, str), "a decoder name"),
-    "stride": (lambda v: _int(v) and 1 <= v <= 1024, "an integer 1-1024"),
-    "center_threshold": (lambda v: _num(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "max_people": (lambda v: _int(v) and 1 <= v <= 1000, "an integer 1-1000"),
-    "range": (lambda v: _nums(2)(v) and v[0] < v[1], "[low, high] with low < high"),
-}
+def _block(check: "_Check", block: Any, at: str, cls) -> Any:
+    """The typed block (blocks.py: each field's rule and default live there), or the check's one-line fault."""
+    try:
+        return cls.from_dict(block) if isinstance(block, dict) else check(False, at, "an object", block)
+    except BlockError as e:
+        check(False, f"{at}.{e.key}", e.what, e.value)
 
 
 class _Check:
@@ -79,25 +49,22 @@ def _tensor(check: _Check, t: Any, at: str) -> None:
     check((scale is None) == (zp is None), f"{at}.scale", "given together with zero_point", scale)
 
 
-def _block(check: _Check, block: Any, at: str, rules: dict) -> None:
-    check(isinstance(block, dict), at, "an object", block)
-    for key, (ok, what) in rules.items():
-        if key in block:
-            check(ok(block[key]), f"{at}.{key}", what, block[key])
-
-
-def _fits_input(check: _Check, e: dict, at: str) -> None:
-    """Pre-processing makes exactly the first input: its size (and a generator's channel count) match that tensor."""
-    pre, first = e.get("preprocess", {}), e["inputs"][0]
-    if "size" not in pre or len(first["shape"]) != 4:
+def _fits_input(check: _Check, pre: Preprocess, e: dict, at: str) -> None:
+    """Pre-processing makes exactly the first input: its size (and a generator's channel count and conditioning
+    layout) match that tensor."""
+    first = e["inputs"][0]
+    if pre.size is None or len(first["shape"]) != 4:
         return
     nhwc = first.get("layout", "NCHW") == "NHWC"
     h, w = first["shape"][1:3] if nhwc else first["shape"][2:4]
     c = first["shape"][3] if nhwc else first["shape"][1]
-    check(h < 1 or w < 1 or list(pre["size"]) == [h, w], f"{at}.preprocess.size", f"the input's height and width {[h, w]}",
-          pre["size"])
-    check(c < 1 or "channels" not in pre or pre["channels"] == c, f"{at}.preprocess.channels", f"the input's {c} channels",
-          pre.get("channels"))
+    check(h < 1 or w < 1 or list(pre.size) == [h, w], f"{at}.preprocess.size", f"the input's height and width {[h, w]}",
+          list(pre.size))
+    check(c < 1 or pre.channels is None or pre.channels == c, f"{at}.preprocess.channels", f"the input's {c} channels",
+          pre.channels)
+    cond = pre.conditioning
+    check(c < 1 or cond is None or not cond.groups or cond.channels == c, f"{at}.preprocess.conditioning.groups",
+          f"groups whose channels add up to the input's {c}", cond.channels if cond else None)
 
 
 def _entry(check: _Check, e: Any, at: str) -> None:
@@ -112,9 +79,9 @@ def _entry(check: _Check, e: Any, at: str) -> None:
         check(isinstance(e.get(key), list) and 1 <= len(e[key]) <= 64, f"{at}.{key}", "a list of 1-64 tensors", e.get(key))
         for j, t in enumerate(e[key]):
             _tensor(check, t, f"{at}.{key}[{j}]")
-    _block(check, e.get("preprocess", {}), f"{at}.preprocess", PREPROCESS)
-    _fits_input(check, e, at)
-    _block(check, e.get("postprocess", {}), f"{at}.postprocess", POSTPROCESS)
+    pre = _block(check, e.get("preprocess", {}), f"{at}.preprocess", Preprocess)
+    _fits_input(check, pre, e, at)
+    _block(check, e.get("postprocess", {}), f"{at}.postprocess", Postprocess)
     for key in ("source", "export"):
         check(isinstance(e.get(key, {}), dict), f"{at}.{key}", "an object", e.get(key))
     check(e.get("reference") is None or (isinstance(e["reference"], str) and e["reference"] != ""), f"{at}.reference",

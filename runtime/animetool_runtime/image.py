@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blocks import Preprocess
+
 
 def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Half-pixel-centre bilinear resize of an HxWxC array (what torch/TF/JS canvases agree on), float32 out."""
@@ -39,20 +41,20 @@ def shrink(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return img
 
 
-def input_transform(h: int, w: int, spec: dict) -> tuple[float, float, float, float]:
+def input_transform(h: int, w: int, spec: Preprocess) -> tuple[float, float, float, float]:
     """(sx, sy, px, py) taking image pixel centres to model input pixels: u = (x + 0.5) * sx - 0.5 + px.
 
     "stretch" fills the input; "letterbox" keeps the aspect ratio and pads both sides equally.
     """
-    in_h, in_w = spec["size"]
-    if spec.get("resize", "stretch") != "letterbox":
+    in_h, in_w = spec.size
+    if spec.resize != "letterbox":
         return in_w / w, in_h / h, 0.0, 0.0
     s = min(in_h / h, in_w / w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     return nw / w, nh / h, float((in_w - nw) // 2), float((in_h - nh) // 2)
 
 
-def to_image_coords(points: np.ndarray, h: int, w: int, spec: dict) -> np.ndarray:
+def to_image_coords(points: np.ndarray, h: int, w: int, spec: Preprocess) -> np.ndarray:
     """Model-input pixel coordinates (..., >=2) back to the original image's pixels (other columns kept)."""
     sx, sy, px, py = input_transform(h, w, spec)
     out = np.array(points, dtype=np.float32, copy=True)
@@ -61,22 +63,22 @@ def to_image_coords(points: np.ndarray, h: int, w: int, spec: dict) -> np.ndarra
     return out
 
 
-def preprocess(rgb: np.ndarray, spec: dict) -> np.ndarray:
+def preprocess(rgb: np.ndarray, spec: Preprocess) -> np.ndarray:
     """uint8 HxWx3 RGB frame -> 1x3xHxW float32 input, as the manifest's preprocess block says."""
-    in_h, in_w = spec["size"]
+    in_h, in_w = spec.size
     h, w = rgb.shape[:2]
     sx, sy, px, py = input_transform(h, w, spec)
     nh, nw = round(h * sy), round(w * sx)
     x = resize_bilinear(shrink(rgb, nh, nw), nh, nw)
     if (nh, nw) != (in_h, in_w):
-        canvas = np.full((in_h, in_w, 3), spec.get("pad_value", 0), np.float32)
+        canvas = np.full((in_h, in_w, 3), spec.pad_value, np.float32)
         canvas[int(py):int(py) + nh, int(px):int(px) + nw] = x
         x = canvas
     x = x / 255.0
-    lo, hi = spec.get("range", [0, 1])
+    lo, hi = spec.range
     x = x * (hi - lo) + lo
-    mean = np.asarray(spec.get("mean", [0.0, 0.0, 0.0]), np.float32)
-    std = np.asarray(spec.get("std", [1.0, 1.0, 1.0]), np.float32)
+    mean = np.asarray(spec.mean, np.float32)
+    std = np.asarray(spec.std, np.float32)
     x = (x - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .blocks import Postprocess, Preprocess
 from .formats import for_file
 
 SCHEMA = 1
@@ -47,12 +48,23 @@ class ModelEntry:
     sha256: str
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    preprocess: dict[str, Any] = field(default_factory=dict)
-    postprocess: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    postprocess: Postprocess = field(default_factory=Postprocess)
     source: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
     reference: str | None = None
     parity: dict[str, Any] | None = None
+
+    def __post_init__(self):
+        if isinstance(self.preprocess, dict):
+            self.preprocess = Preprocess.from_dict(self.preprocess)
+        if isinstance(self.postprocess, dict):
+            self.postprocess = Postprocess.from_dict(self.postprocess)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["preprocess"], out["postprocess"] = self.preprocess.to_dict(), self.postprocess.to_dict()
+        return out
 
     @property
     def key(self) -> str:
@@ -76,7 +88,9 @@ class Manifest:
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        out = asdict(self)
+        out["models"] = [m.to_dict() for m in self.models]
+        return json.dumps(out, indent=2) + "\n"
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":

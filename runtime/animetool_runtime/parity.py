@@ -37,13 +37,13 @@ def reference(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def task_metric(model: Model, name: str, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     """The model's own quality figure against the reference: keypoint agreement for pose, PSNR for images."""
     post = model.entry.postprocess
-    if post.get("decoder") == "heatmap-argmax":
-        size = max(model.entry.preprocess.get("size", [1, 1]))
-        d = [np.linalg.norm(decode_heatmaps(o[None], post["stride"])[:, :2] - decode_heatmaps(r[None], post["stride"])[:, :2], axis=1)
+    if post.decoder == "heatmap-argmax":
+        size = max(model.entry.preprocess.size or (1, 1))
+        d = [np.linalg.norm(decode_heatmaps(o[None], post.stride)[:, :2] - decode_heatmaps(r[None], post.stride)[:, :2], axis=1)
              for o, r in zip(out, ref)]
         return {"pck@0.05": float(np.mean(np.concatenate(d) <= 0.05 * size))}
-    if post.get("decoder") in ("image", "rgba"):
-        lo, hi = post.get("range", [0, 1])
+    if post.decoder in ("image", "rgba"):
+        lo, hi = post.range
         mse = float(np.mean((np.clip(out, lo, hi) - ref) ** 2))
         return {"psnr_db": float(10 * np.log10((hi - lo) ** 2 / max(mse, 1e-12)))}
     return {}

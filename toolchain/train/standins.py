@@ -8,6 +8,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from animetool_runtime.blocks import Preprocess
+
 from animetool.data import calib
 from animetool.models import REGISTRY, create_model
 
@@ -20,7 +22,7 @@ def make_weights(name: str, seed: int = 0) -> None:
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = None  # cumulative average over all batches
     with torch.no_grad():
-        for x in calib.sample_inputs(info.input_shape, info.preprocess, count=64, seed=seed):
+        for x in calib.sample_inputs(info.input_shape, Preprocess.from_dict(info.preprocess), count=64, seed=seed):
             model(torch.from_numpy(x))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(info.weights_path),
               metadata={"arch": name, "licence": "Apache-2.0",

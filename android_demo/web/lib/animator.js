@@ -1,6 +1,6 @@
 // The per-frame work of `animetool animate`, mirrored from animetool_runtime/animate.py: pose -> tracks -> one drawing
 // per person -> composite. Frames are {data, width, height, channels} (3 for RGB, 4 for a canvas's RGBA).
-import {CONDITIONING_LAYOUT, appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose} from "./character.js";
+import {CONDITIONING, appearanceFromVector, appearanceVector, conditioning, extractAppearance, fitPose, paints} from "./character.js";
 import {resizeBilinear, rgbFromRgba, shrink, taps} from "./image.js";
 import {Plate} from "./plate.js";
 import {PoseEstimator} from "./pose.js";
@@ -12,11 +12,11 @@ const APPEARANCE_EVERY = 15, APPEARANCE_KEEP = 0.8;
 
 // The bundle's pose-conditioned generator at `size` px (the largest when null), as animate.generator_entry picks it.
 export function generatorName(manifest, size) {
-  let gens = manifest.models.filter(e => e.task === "generator" && e.preprocess && e.preprocess.kind === "conditioning");
+  let gens = manifest.models.filter(e => e.task === "generator" && e.preprocess.kind === "conditioning");
   if (!gens.length) throw new Error("bundle has no pose-conditioned generator");
-  const current = gens.filter(e => (e.preprocess.layout ?? 1) === CONDITIONING_LAYOUT);
-  if (!current.length) throw new Error(`${gens[0].name} learnt conditioning layout ${gens[0].preprocess.layout ?? 1}, this app builds layout ${CONDITIONING_LAYOUT}: export the generator again`);
-  gens = current;
+  const why = gens.map(e => paints(e.preprocess.conditioning || {layout: 1, groups: []}));
+  if (why.every(w => w)) throw new Error(`${gens[0].name}: ${why[0]}`);
+  gens = gens.filter((e, i) => !why[i]);
   const sizes = [...new Set(gens.map(e => e.preprocess.size[0]))].sort((a, b) => a - b);
   if (size && !sizes.includes(size)) throw new Error(`no generator drawing at ${size} px in the bundle (it has ${sizes.join(", ")})`);
   const want = size || sizes[sizes.length - 1];
@@ -28,7 +28,8 @@ export class Animator {
     this.pose = new PoseEstimator(pose);
     this.generator = generator;
     this.size = generator.entry.preprocess.size[0];
-    this.fill = generator.entry.preprocess.fill ?? 0.8;
+    this.fill = generator.entry.preprocess.fill;
+    this.layout = generator.entry.preprocess.conditioning || CONDITIONING;
     this.maxPeople = maxPeople;
     this.tracker = new Tracker(fps);
     this.plate = new Plate();
@@ -38,7 +39,7 @@ export class Animator {
   // One character: {rgba: size x size x 4 floats in [0, 1] (HWC), matrix: canvas -> frame}.
   async draw(kps, appearance) {
     const {canvas, matrix} = fitPose(kps, this.size, this.fill);
-    const cond = conditioning(canvas, appearanceFromVector(appearance), this.size);
+    const cond = conditioning(canvas, appearanceFromVector(appearance), this.size, this.layout);
     const [rgba] = await this.generator.run([cond], "NCHW", "NHWC");
     return {rgba, matrix};
   }

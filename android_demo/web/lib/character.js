@@ -9,8 +9,27 @@ export const SKELETON = [[15, 13], [13, 11], [16, 14], [14, 12], [11, 12], [5, 1
 export const HAIR_STYLES = ["short", "long", "ponytail", "bob", "spiky"];
 export const DEFAULT_APPEARANCE = {skin: [0.98, 0.85, 0.75], hair: [0.32, 0.22, 0.18], top: [0.85, 0.85, 0.88],
   bottom: [0.25, 0.30, 0.45], shoes: [0.30, 0.25, 0.22], hair_style: "short", long_trousers: true, outline: 0.5};
-export const CONDITIONING_CHANNELS = 17 + SKELETON.length + 3 * COLOURS.length + HAIR_STYLES.length + 2 + FACE_MAPS.length;
-export const CONDITIONING_LAYOUT = 4;
+// The maps this app paints, described as the manifest's preprocess.conditioning block (character.py's CONDITIONING):
+// conditioning() writes each group at the offset the bundle's block gives it.
+export const CONDITIONING = {layout: 4, groups: [["keypoints", 17], ["limbs", SKELETON.length], ["colours", 3 * COLOURS.length],
+  ["hair_style", HAIR_STYLES.length], ["long_trousers", 1], ["outline", 1], ["face", FACE_MAPS.length]].map(([name, channels]) => ({name, channels}))};
+export const CONDITIONING_CHANNELS = CONDITIONING.groups.reduce((n, g) => n + g.channels, 0);
+
+// Why this app cannot build a generator's conditioning block ("" when it can), as character.paints.
+export function paints(block) {
+  if (block.layout !== CONDITIONING.layout) return `it learnt conditioning layout ${block.layout}, this app builds layout ${CONDITIONING.layout}: export the generator again`;
+  const key = gs => gs.map(g => `${g.name}:${g.channels}`).sort().join(", ");
+  if (block.groups.length && key(block.groups) !== key(CONDITIONING.groups)) return `its conditioning groups ${key(block.groups)} are not the ones this app paints (${key(CONDITIONING.groups)})`;
+  return "";
+}
+
+// First channel of each group in a block (this app's own order for a block that gives only its version).
+function offsets(block) {
+  const at = {};
+  let start = 0;
+  for (const g of (block && block.groups.length ? block.groups : CONDITIONING.groups)) { at[g.name] = start; start += g.channels; }
+  return at;
+}
 
 export function appearanceVector(a) {
   return Float32Array.from([...COLOURS.flatMap(c => a[c]), ...HAIR_STYLES.map(s => +(a.hair_style === s)),
@@ -161,15 +180,15 @@ export function extractAppearance(frame, kps) {
 // The generator's input, CONDITIONING_CHANNELS x size x size (CHW): 17 keypoint Gaussians, one soft line per SKELETON
 // edge, each colour painted on the character's flat layout (figure.js), hair style, trouser length and outline as
 // constant maps, then the face maps (eyes, mouth).
-export function conditioning(canvasKps, appearance, size = 256) {
+export function conditioning(canvasKps, appearance, size = 256, block = CONDITIONING) {
   const ok = canvasKps.map(p => p[2] >= VISIBLE), sigma = size / 64, two = 2 * sigma * sigma, plane = size * size;
-  const out = new Float32Array(CONDITIONING_CHANNELS * plane);
+  const out = new Float32Array(CONDITIONING_CHANNELS * plane), at = offsets(block);
   for (let j = 0; j < 17; j++) {
     if (!ok[j]) continue;
     const [kx, ky] = canvasKps[j], gx = new Float64Array(size);
     for (let x = 0; x < size; x++) gx[x] = Math.exp(-((x - kx) ** 2) / two);
     for (let y = 0; y < size; y++) {
-      const gy = Math.exp(-((y - ky) ** 2) / two), row = j * plane + y * size;
+      const gy = Math.exp(-((y - ky) ** 2) / two), row = (at.keypoints + j) * plane + y * size;
       for (let x = 0; x < size; x++) out[row + x] = gy * gx[x];
     }
   }
@@ -179,7 +198,7 @@ export function conditioning(canvasKps, appearance, size = 256) {
     const pa = canvasKps[a], d = [canvasKps[b][0] - pa[0], canvasKps[b][1] - pa[1]];
     const [x0, y0] = [0, 1].map(k => Math.max(0, Math.floor(Math.min(pa[k], pa[k] + d[k]) - reach)));
     const [x1, y1] = [0, 1].map(k => Math.min(size, Math.ceil(Math.max(pa[k], pa[k] + d[k]) + reach) + 1));
-    const dd = Math.max(d[0] * d[0] + d[1] * d[1], 1e-6), base = (17 + i) * plane;
+    const dd = Math.max(d[0] * d[0] + d[1] * d[1], 1e-6), base = (at.limbs + i) * plane;
     for (let y = y0; y < y1; y++) {
       const py = y - pa[1];
       for (let x = x0; x < x1; x++) {
@@ -188,7 +207,7 @@ export function conditioning(canvasKps, appearance, size = 256) {
       }
     }
   });
-  const vec = appearanceVector(appearance), first = 17 + SKELETON.length, {masks, face} = layout(canvasKps, appearance, size);
+  const vec = appearanceVector(appearance), first = at.colours, {masks, face} = layout(canvasKps, appearance, size);
   COLOURS.forEach((colour, c) => {
     const m = masks[colour];
     for (let k = 0; k < 3; k++) {
@@ -196,8 +215,9 @@ export function conditioning(canvasKps, appearance, size = 256) {
       for (let p = 0; p < plane; p++) out[base + p] = v * m[p];
     }
   });
-  const rest = first + 3 * COLOURS.length, constants = vec.length - 3 * COLOURS.length;
-  for (let ch = 0; ch < constants; ch++) out.fill(vec[3 * COLOURS.length + ch], (rest + ch) * plane, (rest + ch + 1) * plane);
-  face.forEach((m, i) => out.set(m, (rest + constants + i) * plane));
+  const n = 3 * COLOURS.length, constants = [["hair_style", vec.subarray(n, n + HAIR_STYLES.length)],
+    ["long_trousers", vec.subarray(vec.length - 2, vec.length - 1)], ["outline", vec.subarray(vec.length - 1)]];
+  for (const [name, values] of constants) values.forEach((v, ch) => out.fill(v, (at[name] + ch) * plane, (at[name] + ch + 1) * plane));
+  face.forEach((m, i) => out.set(m, (at.face + i) * plane));
   return out;
 }

@@ -57,7 +57,7 @@ export function shrink(img, height, width) {
 // (sx, sy, px, py) taking image pixel centres to model input pixels: u = (x + 0.5) * sx - 0.5 + px.
 export function inputTransform(h, w, spec) {
   const [inH, inW] = spec.size;
-  if ((spec.resize || "stretch") !== "letterbox") return [inW / w, inH / h, 0, 0];
+  if (spec.resize !== "letterbox") return [inW / w, inH / h, 0, 0];
   const s = Math.min(inH / h, inW / w);
   const nh = Math.max(1, roundHalfEven(h * s)), nw = Math.max(1, roundHalfEven(w * s));
   return [nw / w, nh / h, Math.floor((inW - nw) / 2), Math.floor((inH - nh) / 2)];
@@ -75,16 +75,14 @@ export function preprocess(rgb, spec) {
   const [sx, sy, px, py] = inputTransform(rgb.height, rgb.width, spec);
   const nh = roundHalfEven(rgb.height * sy), nw = roundHalfEven(rgb.width * sx);
   const x = resizeBilinear(shrink(rgb, nh, nw), nh, nw);
-  const [lo, hi] = spec.range || [0, 1];
-  const mean = spec.mean || [0, 0, 0], std = spec.std || [1, 1, 1];
-  const pad = spec.pad_value || 0;
+  const [lo, hi] = spec.range, {mean, std, pad_value: pad} = spec;
   const out = new Float32Array(inH * inW * 3);
   for (let y = 0; y < inH; y++) {
     for (let xx = 0; xx < inW; xx++) {
       const sy0 = y - py, sx0 = xx - px, inside = sy0 >= 0 && sy0 < nh && sx0 >= 0 && sx0 < nw;
       for (let k = 0; k < 3; k++) {
         const v = Math.fround(inside ? x.data[(sy0 * nw + sx0) * 3 + k] : pad);
-        out[(y * inW + xx) * 3 + k] = ((v / 255) * (hi - lo) + lo - Math.fround(mean[k])) / Math.fround(std[k]);
+        out[(y * inW + xx) * 3 + k] = ((v / 255) * (hi - lo) + lo - Math.fround(mean[k % mean.length])) / Math.fround(std[k % std.length]);
       }
     }
   }

@@ -63,7 +63,7 @@ export function decodeHeatmaps(heatmaps, stride) {
 
 export class PoseEstimator {
   constructor(model) {
-    const post = model.entry.postprocess || {};
+    const post = model.entry.postprocess;
     if (!DECODERS.includes(post.decoder)) throw new Error(`${model.entry.name}: decoder ${post.decoder} is not one of ${DECODERS.join(", ")}`);
     this.model = model; this.entry = model.entry; this.post = post;
   }
@@ -81,7 +81,7 @@ export class PoseEstimator {
     if (this.post.decoder === "heatmap-argmax") return decodeHeatmaps(maps[0], this.post.stride);
     const named = Object.fromEntries(this.entry.outputs.map((s, i) => [s.name, maps[i]]));
     return decodeMultipose(named.centers, named.heatmaps, named.regression, named.offsets, this.post.stride,
-      this.post.center_threshold ?? 0.3, this.post.max_people ?? 6);
+      this.post.center_threshold, this.post.max_people);
   }
 
   // RGB frame -> people, each 17 [x, y, score] in frame pixels.

@@ -1,5 +1,6 @@
 // A bundle in the browser: its manifest, one entry per model for the chosen backend, and models that take and return
 // float arrays in a layout the caller names. Mirrors animetool_runtime/bundle.py; everything comes from the manifest.
+import {DEFAULTS} from "./blocks.js";
 import {roundHalfEven} from "./image.js";
 
 export const BACKENDS = {onnx: "onnxruntime-web", tflite: "LiteRT.js"};
@@ -14,6 +15,19 @@ export async function loadManifest(root) {
   if (!res.ok) throw new Error(`${root}manifest.json: ${res.status} ${res.statusText} (not an animetool bundle?)`);
   const manifest = await res.json();
   if (manifest.schema !== 1) throw new Error(`${root}manifest.json: schema ${manifest.schema}, this app reads schema 1`);
+  return withDefaults(manifest);
+}
+
+// Every entry's blocks with their missing keys at the defaults (blocks.js, written from blocks.py), as Manifest.read
+// fills them; a generator exported before the conditioning block gives only its layout's version.
+export function withDefaults(manifest) {
+  for (const e of manifest.models) {
+    const {layout, ...pre} = e.preprocess || {};
+    if (layout !== undefined && !pre.conditioning) pre.conditioning = {layout};
+    e.preprocess = {...DEFAULTS.preprocess, ...pre};
+    if (e.preprocess.conditioning) e.preprocess.conditioning = {...DEFAULTS.conditioning, ...e.preprocess.conditioning};
+    e.postprocess = {...DEFAULTS.postprocess, ...(e.postprocess || {})};
+  }
   return manifest;
 }
 

@@ -17,8 +17,8 @@ class PoseEstimator:
 
     def __init__(self, model: Model):
         e = model.entry
-        if e.postprocess.get("decoder") not in DECODERS:
-            raise BundleError(f"{e.key}: decoder {e.postprocess.get('decoder')!r} is not one of {', '.join(DECODERS)}")
+        if e.postprocess.decoder not in DECODERS:
+            raise BundleError(f"{e.key}: decoder {e.postprocess.decoder!r} is not one of {', '.join(DECODERS)}")
         self.model, self.entry = model, e
         self.post = e.postprocess
 
@@ -28,12 +28,11 @@ class PoseEstimator:
 
     def decode(self, maps: list[np.ndarray]) -> np.ndarray:
         """Raw NCHW outputs -> (P, 17, 3) in model-input pixels."""
-        if self.post["decoder"] == "heatmap-argmax":
-            return decode_heatmaps(maps[0], self.post["stride"])[None]
+        if self.post.decoder == "heatmap-argmax":
+            return decode_heatmaps(maps[0], self.post.stride)[None]
         named = dict(zip([s.name for s in self.entry.outputs], maps))
         return multipose.decode(named["centers"], named["heatmaps"], named["regression"], named["offsets"],
-                                self.post["stride"], self.post.get("center_threshold", 0.3),
-                                self.post.get("max_people", 6))
+                                self.post.stride, self.post.center_threshold, self.post.max_people)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
