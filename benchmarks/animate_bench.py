@@ -25,7 +25,7 @@ import animate_measures
 from animetool.data.footage import fetch_footage
 from animetool_runtime import device, load
 from animetool_runtime.pose.estimator import PoseEstimator
-from animetool_runtime.pose.track import Tracker, jitter, whole
+from animetool_runtime.pose.track import Tracker, frame_people, jitter, whole
 from animetool_runtime.video import Reader
 
 RESULTS = Path(__file__).parent / "results"
@@ -70,7 +70,7 @@ def smoothing(clip: Path, bundle: Path, people: int) -> dict:
     runs: dict[int, list[list]] = {}  # track id -> stretches of consecutive frames: [(frame, raw, smoothed), ...]
     drawn, broken = 0, 0
     for i, frame in enumerate(reader.frames()):
-        for t in tracker.update(estimator(frame), i):
+        for t in tracker.update(frame_people(estimator(frame)), i):
             drawn, broken = drawn + 1, broken + (not whole(t.pose))
             if t.last_seen != i:  # held or fading: no detection this frame
                 continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animetool_runtime.pose.track import CONFIRM, FADE_SECONDS, HOLD_SECONDS, Hold, Tracker, complete, untangle, whole
+from animetool_runtime.pose.track import CONFIRM, FADE_SECONDS, HOLD_SECONDS, Hold, Tracker, complete, frame_people, untangle, whole
 
 FPS = 30.0
 
@@ -125,14 +125,13 @@ def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters
     from animetool.data.footage import fetch_footage
     from animetool_runtime import load
     from animetool_runtime.pose.estimator import PoseEstimator
-    from animetool_runtime.pose.track import suppress, untangle
     from animetool_runtime.video import Reader
 
     estimator = PoseEstimator(load(app_bundle, "tflite", "int8", 2).model(task="pose"))
     reader = Reader(fetch_footage(["sports2d-demo"])["sports2d-demo"])
     tracker, frames, drawn, broken = Tracker(float(reader.fps)), {}, 0, 0
     for i, rgb in enumerate(reader.frames()):
-        for t in tracker.update([untangle(p) for p in suppress(estimator(rgb))[:4]], i):
+        for t in tracker.update(frame_people(estimator(rgb), 4), i):
             frames.setdefault(t.id, []).append(i)
             drawn += 1
             broken += not whole(t.pose)

@@ -22,7 +22,7 @@ from .image import resize_bilinear, shrink, taps
 from .manifest import BundleError, ModelEntry
 from .plate import Plate
 from .pose.estimator import PoseEstimator
-from .pose.track import CONFIRM, Tracker, box, suppress, untangle
+from .pose.track import CONFIRM, Tracker, box, frame_people
 from .video import IMAGE_SUFFIXES, Reader, VideoError, Writer
 
 PLAIN = np.array([236, 239, 243], np.uint8)  # a light grey page
@@ -92,7 +92,7 @@ class Animator:
         [{id, box (x0, y0, x1, y1)}]})."""
         times: dict = {}
         t = time.perf_counter()
-        people = [untangle(p) for p in suppress(self.pose(rgb))[:self.max_people]]  # best first, one per person
+        people = frame_people(self.pose(rgb), self.max_people)
         tracks = self.tracker.update(people, self.index)
         if len(tracks) > self.max_people:  # those seen in this frame first, then held ones
             tracks = sorted(sorted(tracks, key=lambda t: (t.last_seen != self.index, t.id))[:self.max_people], key=lambda t: t.id)

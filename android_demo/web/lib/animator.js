@@ -4,7 +4,7 @@ import {CONDITIONING, appearanceFromVector, appearanceVector, conditioning, extr
 import {resizeBilinear, rgbFromRgba, shrink, taps} from "./image.js";
 import {Plate} from "./plate.js";
 import {PoseEstimator} from "./pose.js";
-import {Tracker, box, suppress, untangle} from "./track.js";
+import {Tracker, box, framePeople} from "./track.js";
 
 export const BACKGROUNDS = ["original", "blur", "plain", "side-by-side"];
 const PLAIN = [236, 239, 243];
@@ -47,7 +47,7 @@ export class Animator {
   // One RGB frame -> {drawings, people, tracks, times (ms)}; call on consecutive frames of one video or camera.
   async step(rgb) {
     const times = {}, t0 = performance.now();
-    const people = suppress(await this.pose.estimate(rgb)).slice(0, this.maxPeople).map(untangle);
+    const people = framePeople(await this.pose.estimate(rgb), this.maxPeople);
     let tracks = this.tracker.update(people, this.index);
     if (tracks.length > this.maxPeople) {  // those seen in this frame first, then held ones
       const key = t => [t.lastSeen !== this.index ? 1 : 0, t.id];

@@ -143,6 +143,12 @@ export class Hold {
   }
 }
 
+// A pose model's detections -> the frame's people, as the tracker takes them: one pose per person (suppress), best
+// first, at most maxPeople, crossed limbs untangled (track.frame_people).
+export function framePeople(detections, maxPeople = Infinity) {
+  return suppress(detections).slice(0, maxPeople).map(untangle);
+}
+
 // Greedy matching of each frame's people to recent tracks; a person matching none takes up the nearest lost track
 // (within a body height per second lost), else starts one; drawn once seen CONFIRM times; unseen LOST_SECONDS, ends.
 export class Tracker {
@@ -155,8 +161,8 @@ export class Tracker {
     return Math.max(y1 - y0, x1 - x0, 1);
   }
 
+  // This frame's people (framePeople's list) -> the tracks to draw in it, by id.
   update(people, frame) {
-    people = suppress(people);
     const recent = Math.round(HOLD_SECONDS * this.fps), pairs = [];
     this.tracks.forEach((t, ti) => {
       if (frame - t.lastSeen <= recent) people.forEach((p, pi) => pairs.push([similarity(t.raw, p), ti, pi]));

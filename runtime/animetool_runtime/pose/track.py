@@ -194,6 +194,12 @@ class Track:
         return float(max(y1 - y0, x1 - x0, 1.0))
 
 
+def frame_people(detections: np.ndarray, max_people: Optional[int] = None) -> list[np.ndarray]:
+    """A pose model's detections (P, 17, 3) -> the frame's people, as the tracker takes them: one pose per person
+    (suppress), best first, at most max_people, crossed limbs untangled."""
+    return [untangle(p) for p in suppress(detections)[:max_people]]
+
+
 class Tracker:
     """Greedy matching (OKS or box IoU) of each frame's people to the tracks; a person matching none takes up a lost
     track whose last place is near enough for the time lost, else starts one. A track is drawn once seen CONFIRM
@@ -207,9 +213,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 0
 
-    def update(self, people: np.ndarray, frame: int) -> list[Track]:
-        """This frame's detections (P, 17, 3) -> the tracks to draw in it (pose and opacity set), by id."""
-        people = suppress(people)
+    def update(self, people, frame: int) -> list[Track]:
+        """This frame's people (frame_people's list of (17, 3)) -> the tracks to draw in it (pose and opacity set), by id."""
         recent = round(HOLD_SECONDS * self.fps)  # older detections are too stale to overlap: those tracks are lost
         pairs = sorted(((similarity(t.raw, p), ti, pi) for ti, t in enumerate(self.tracks) for pi, p in enumerate(people)
                         if frame - t.last_seen <= recent), reverse=True)
