@@ -117,6 +117,10 @@ def test_manifest_blocks_are_typed_with_one_home_for_their_defaults(tmp_path):
     assert set(written["preprocess"]) == {f for f in Preprocess.__dataclass_fields__}
     assert written["preprocess"]["conditioning"] == {"layout": 4, "groups": []}
     assert Manifest.read(path).models[0].preprocess == entry.preprocess
+    older = json.loads(good)  # a bundle from an earlier version: a key it wrote that nothing reads now still loads
+    older["models"][0]["postprocess"]["keypoint_threshold"] = 0.2
+    path.write_text(json.dumps(older))
+    assert Manifest.read(path).models[0].postprocess == entry.postprocess
     for block, key, value, said in (("preprocess", "colour", "RGB", "preprocess.colour must be a known key"),
                                     ("preprocess", "fill", 2, "preprocess.fill must be a number in (0, 1]"),
                                     ("postprocess", "stride", 0, "postprocess.stride must be an integer 1-1024")):

@@ -136,6 +136,10 @@ class Preprocess:
         return out
 
 
+# Keys earlier versions wrote that nothing reads any more: a bundle that has them still loads (and loses them).
+RETIRED = {"keypoint_threshold"}
+
+
 @dataclass(frozen=True)
 class Postprocess:
     """How the outputs are read: a pose decoder with its settings, or an image's value range and channel names."""
@@ -152,7 +156,7 @@ class Postprocess:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Postprocess":
-        return _build(cls, d)
+        return _build(cls, {k: v for k, v in d.items() if k not in RETIRED} if isinstance(d, dict) else d)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
