@@ -14,9 +14,10 @@ def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-    im = img.astype(np.float32)
-    top = im[y0][:, x0] * (1 - wx) + im[y0][:, x1] * wx
-    bottom = im[y1][:, x0] * (1 - wx) + im[y1][:, x1] * wx
+    im = np.asarray(img, np.float32)
+    r0, r1 = im[y0], im[y1]  # each source row gathered once
+    top = r0[:, x0] * (1 - wx) + r0[:, x1] * wx
+    bottom = r1[:, x0] * (1 - wx) + r1[:, x1] * wx
     return top * (1 - wy) + bottom * wy
 
 
@@ -70,17 +71,17 @@ def preprocess(rgb: np.ndarray, spec: Preprocess) -> np.ndarray:
     sx, sy, px, py = input_transform(h, w, spec)
     nh, nw = round(h * sy), round(w * sx)
     x = resize_bilinear(shrink(rgb, nh, nw), nh, nw)
-    if (nh, nw) != (in_h, in_w):
-        canvas = np.full((in_h, in_w, 3), spec.pad_value, np.float32)
-        canvas[int(py):int(py) + nh, int(px):int(px) + nw] = x
-        x = canvas
-    x = x / 255.0
     lo, hi = spec.range
-    x = x * (hi - lo) + lo
-    mean = np.asarray(spec.mean, np.float32)
-    std = np.asarray(spec.std, np.float32)
-    x = (x - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+    mean = np.broadcast_to(np.asarray(spec.mean, np.float32), (3,))
+    std = np.broadcast_to(np.asarray(spec.std, np.float32), (3,))
+    out = np.empty((1, 3, in_h, in_w), np.float32)
+    y0, x0 = int(py), int(px)
+    if (nh, nw) != (in_h, in_w):  # letterbox: the pad's value normalised once, the picture (as float32) only where it is
+        out[0] = (((np.full(3, spec.pad_value, np.float32) / 255.0) * (hi - lo) + lo - mean) / std)[:, None, None]
+        x = x.astype(np.float32, copy=False)
+    for c in range(3):  # channel by channel, straight into CHW: the same float ops on each value as a whole-array pass
+        out[0, c, y0:y0 + nh, x0:x0 + nw] = ((x[..., c] / 255.0) * (hi - lo) + lo - mean[c]) / std[c]
+    return out
 
 
 def taps(coord: np.ndarray, size: int, border: str = "zero"):
