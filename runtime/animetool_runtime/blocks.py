@@ -115,10 +115,6 @@ class Preprocess:
     conditioning: Conditioning | None = _rule(None, lambda v: isinstance(v, (Conditioning, dict)), "a conditioning block")
     builder: str | None = _rule(None, lambda v: isinstance(v, str), "a function name")
 
-    @property
-    def height(self) -> int:
-        return self.size[0]
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
         d = dict(d)
