@@ -75,7 +75,7 @@ def _options(parser: argparse.ArgumentParser, options: dict, extra: dict) -> Non
 
 
 def _fail(message: str, code: int = BAD_INPUT) -> int:
-    print(message if message.startswith("error: ") else error_line(message), file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
     return code
 
 

@@ -63,13 +63,8 @@ class Group:
 
 
 def _groups(v: Any) -> bool:
-    return isinstance(v, (list, tuple)) and all(
-        isinstance(g, (Group, dict)) and isinstance(_get(g, "name"), str) and _int(_get(g, "channels")) and _get(g, "channels") >= 1
-        for g in v)
-
-
-def _get(g: Any, key: str) -> Any:
-    return getattr(g, key, None) if isinstance(g, Group) else g.get(key)
+    return isinstance(v, list) and all(
+        isinstance(g, dict) and isinstance(g.get("name"), str) and _int(g.get("channels")) and g["channels"] >= 1 for g in v)
 
 
 @dataclass(frozen=True)
@@ -94,6 +89,11 @@ class Conditioning:
             start += g.channels
         raise KeyError(name)
 
+    @classmethod
+    def from_dict(cls, d: Any) -> "Conditioning":
+        block = _build(cls, d, "conditioning")
+        return replace(block, groups=tuple(Group(g["name"], g["channels"]) for g in block.groups))
+
     def to_dict(self) -> dict[str, Any]:
         return {"layout": self.layout, "groups": [asdict(g) for g in self.groups]}
 
@@ -112,7 +112,7 @@ class Preprocess:
     std: tuple[float, ...] = _rule((1.0, 1.0, 1.0), _nums((1, 3), lambda x: x != 0), "one or three non-zero numbers")
     channels: int | None = _rule(None, lambda v: _int(v) and v >= 1, "a positive integer")
     fill: float = _rule(0.8, lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1] (the share of the canvas a pose fills)")
-    conditioning: Conditioning | None = _rule(None, lambda v: isinstance(v, (Conditioning, dict)), "a conditioning block")
+    conditioning: Conditioning | None = _rule(None, lambda v: isinstance(v, Conditioning), "a conditioning block")
     builder: str | None = _rule(None, lambda v: isinstance(v, str), "a function name")
 
     @classmethod
@@ -120,10 +120,8 @@ class Preprocess:
         d = dict(d)
         if "layout" in d:  # before the conditioning block (same schema): the layout's version alone
             d.setdefault("conditioning", {"layout": d.pop("layout")})
-        cond = d.get("conditioning")
-        if isinstance(cond, dict):
-            cond = _build(Conditioning, cond, "conditioning")
-            d["conditioning"] = replace(cond, groups=tuple(Group(_get(g, "name"), _get(g, "channels")) for g in cond.groups))
+        if isinstance(d.get("conditioning"), dict):
+            d["conditioning"] = Conditioning.from_dict(d["conditioning"])
         return _build(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +150,7 @@ class Postprocess:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Postprocess":
-        return _build(cls, {k: v for k, v in d.items() if k not in RETIRED} if isinstance(d, dict) else d)
+        return _build(cls, {k: v for k, v in d.items() if k not in RETIRED})
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

@@ -42,7 +42,6 @@ CONDITIONING = Conditioning(layout=4, groups=(
     Group("keypoints", 17), Group("limbs", len(SKELETON)), Group("colours", 3 * len(COLOURS)),
     Group("hair_style", len(HAIR_STYLES)), Group("long_trousers", 1), Group("outline", 1), Group("face", len(FACE_MAPS))))
 CONDITIONING_CHANNELS = CONDITIONING.channels
-CONDITIONING_LAYOUT = CONDITIONING.layout
 
 
 def paints(block: Conditioning) -> str | None:
