@@ -119,6 +119,45 @@ def test_one_frame_ghosts_are_not_drawn_and_people_keep_their_id_through_a_gap(p
     assert [t.id for t in back] == [0] and back[0].opacity == 1
 
 
+def test_a_stray_point_is_no_person_and_does_not_split_the_track_it_lands_on(pose):
+    """A person lost (backlight), a stray keypoint detected on them meanwhile, then only their head found again: the
+    stray point is no person (frame_people, and the web app's framePeople, leave it out), so the track keeps the
+    person's last box and takes the head up; before, the point became the track's box, one pixel wide, and the head
+    started a second character (the Sports2D demo's man on the roof)."""
+    import json
+    import subprocess
+
+    from conftest import need
+    from test_character import WEB
+
+    height = float(np.ptp(pose[:, 1]))
+    stray = np.zeros_like(pose)
+    stray[0] = pose[0] + (0.1 * height, 0, 0)  # one point near the lost person's nose
+    head = moved(pose, 0.9 * height, drop=range(5, 17))  # nose, eyes and ears only, 0.9 heights away
+    frames = [[pose]] * 10 + [[]] * 20 + [[stray]] + [[]] * 10 + [[head]] * 5
+    tracker, ids = Tracker(FPS), []
+    for i, detections in enumerate(frames):
+        people = frame_people(np.asarray(detections, np.float32).reshape(-1, 17, 3))
+        assert len(people) == len(detections) - (i == 30)
+        ids.append([t.id for t in tracker.update(people, i)])
+    assert ids[9] == [0] and ids[-1] == [0] and all(f in ([], [0]) for f in ids)
+    need(("node",))
+    script = """
+import {framePeople} from "./lib/track.js";
+import {readFileSync} from "fs";
+process.stdout.write(JSON.stringify(JSON.parse(readFileSync(0, "utf8")).map(d => framePeople(d))));
+"""
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps([[p.tolist() for p in f] for f in frames]),
+                          cwd=WEB, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = json.loads(proc.stdout)
+    for detections, their_people in zip(frames, theirs):
+        mine = frame_people(np.asarray(detections, np.float32).reshape(-1, 17, 3))
+        assert len(their_people) == len(mine)
+        for q, p in zip(their_people, mine):
+            np.testing.assert_allclose(np.array(q, np.float32), p, atol=1e-5)
+
+
 def test_the_sports2d_demo_keeps_one_track_per_person_and_draws_whole_characters(app_bundle):
     """The whole demo clip through the default pose student: the man on the roof jumps off into the backlight (the
     model loses him for about two seconds) and the woman walks past; each keeps one id, no character lacks a torso."""

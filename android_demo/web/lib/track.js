@@ -66,7 +66,7 @@ export class OneEuro {
   }
 }
 
-export const HOLD_SECONDS = 0.5, FADE_SECONDS = 0.4, LOST_SECONDS = 3.0, CONFIRM = 3;
+export const HOLD_SECONDS = 0.5, FADE_SECONDS = 0.4, LOST_SECONDS = 3.0, CONFIRM = 3, MIN_KEYPOINTS = 3;
 
 // A missing shoulder (hip) from the other shoulder (hip) and both hips (shoulders): the torso's proportions.
 // (joint, its end, the other side's joint, its end, body height / limb length): upper arms, forearms, thighs, shins
@@ -144,9 +144,11 @@ export class Hold {
 }
 
 // A pose model's detections -> the frame's people, as the tracker takes them: one pose per person (suppress), best
-// first, at most maxPeople, crossed limbs untangled (track.frame_people).
+// first, at most maxPeople, crossed limbs untangled, stray points (under MIN_KEYPOINTS visible) left out
+// (track.frame_people).
 export function framePeople(detections, maxPeople = Infinity) {
-  return suppress(detections).slice(0, maxPeople).map(untangle);
+  const people = suppress(detections).filter(p => p.filter(k => k[2] >= VISIBLE).length >= MIN_KEYPOINTS);
+  return people.slice(0, maxPeople).map(untangle);
 }
 
 // Greedy matching of each frame's people to recent tracks; a person matching none takes up the nearest lost track

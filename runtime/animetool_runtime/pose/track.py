@@ -96,6 +96,7 @@ HOLD_SECONDS = 0.5  # a keypoint the model loses keeps its last place (moved wit
 FADE_SECONDS = 0.4  # a person without a whole body to draw keeps their last whole character, fading out, this long
 LOST_SECONDS = 3.0  # a lost track can be taken up again this long (backlight, occlusion, a jump out of view)
 CONFIRM = 3  # frames a new person must be seen before their character is drawn: one-frame false detections are not
+MIN_KEYPOINTS = 3  # a detection with fewer visible keypoints is no person: a stray point or two would pass for one
 
 
 # (joint, its end, the other side's joint, its end, body height / limb length): upper arms, forearms, thighs, shins
@@ -196,8 +197,11 @@ class Track:
 
 def frame_people(detections: np.ndarray, max_people: Optional[int] = None) -> list[np.ndarray]:
     """A pose model's detections (P, 17, 3) -> the frame's people, as the tracker takes them: one pose per person
-    (suppress), best first, at most max_people, crossed limbs untangled."""
-    return [untangle(p) for p in suppress(detections)[:max_people]]
+    (suppress), best first, at most max_people, crossed limbs untangled, stray points (under MIN_KEYPOINTS visible)
+    left out. A stray point matched to a person lost in backlight would become the track's last box, one pixel wide,
+    and the person, found again, would start a new track (the Sports2D demo's man on the roof did)."""
+    people = [p for p in suppress(detections) if (p[:, 2] >= VISIBLE).sum() >= MIN_KEYPOINTS]
+    return [untangle(p) for p in people[:max_people]]
 
 
 class Tracker:
