@@ -49,3 +49,31 @@ class Residual(nn.Module):
 def residual() -> nn.Module:
     torch.manual_seed(0)
     return Residual()
+
+
+class TwoLevelHeads(nn.Module):
+    """A detector's network as users export it without its decoding (SSDlite, RetinaNet, YOLO): per-level box and class
+    convs, flattened and concatenated per anchor. The coarse level's outputs span a tenth of the fine level's."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(16, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())
+        self.boxes = nn.ModuleList([nn.Conv2d(16, 4, 3, 1, 1), nn.Conv2d(16, 4, 3, 1, 1)])
+        self.scores = nn.ModuleList([nn.Conv2d(16, 3, 3, 1, 1), nn.Conv2d(16, 3, 3, 1, 1)])
+        with torch.no_grad():
+            for head in (self.boxes[1], self.scores[1]):
+                head.weight.mul_(0.1)
+                head.bias.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        levels = [self.stem(x)]
+        levels.append(self.down(levels[0]))
+        flat = lambda t, k: t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, k)  # noqa: E731
+        return (torch.cat([flat(h(f), 4) for h, f in zip(self.boxes, levels)], 1),
+                torch.cat([flat(h(f), 3) for h, f in zip(self.scores, levels)], 1))
+
+
+def two_level_heads() -> nn.Module:
+    torch.manual_seed(0)
+    return TwoLevelHeads()
