@@ -1,5 +1,6 @@
-"""Generator figures on held-out poses (camera 2 of Pose2Sim, never trained on): half with random appearances, half
-wearing the colours read from the real person in the frame.
+"""Generator figures on held-out poses (the test scene, Pose2Sim's multi-person lab, seen by camera 2: never trained
+on; checkpoints are chosen on the val scene): half with random appearances, half wearing the colours read from the real
+person in the frame.
 
     python benchmarks/generator_eval.py [--data runs/posedata] [--samples 64] [--threads 1]
 
@@ -45,9 +46,10 @@ SHEET_ROWS = 8  # contact sheet: 4 random appearances and 4 read from real peopl
 
 
 def heldout_people(data: Path) -> list[tuple[np.ndarray, Path]]:
-    """Every camera-2 person (never in the generator's or calibration's poses) with enough keypoints, with the frame
-    they were seen in (to read real appearances)."""
-    return [(p, frame) for _, frame, people in load_split(data, None, CAMERA_2) for p in people
+    """Every person of the test scene seen by camera 2 (never in the generator's poses, which come from the train
+    split, nor in the int8 calibration's, which skips camera 2) with enough keypoints, with the frame they were seen
+    in (to read real appearances)."""
+    return [(p, frame) for _, frame, people in load_split(data, "test", CAMERA_2) for p in people
             if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 
 
@@ -138,7 +140,7 @@ def evaluate_size(size: int, student: str, people, samples: int, threads: int,
 def table(r: dict, samples: int, d: dict, threads: int) -> list[str]:
     m, size = r["models"], r["size"]
     student = list(m)[-1]
-    lines = [f"{samples} held-out poses (Pose2Sim camera 2), half random appearances, half real people's, {size}x{size}. Device: "
+    lines = [f"{samples} held-out poses (the test scene, Pose2Sim multi-person camera 2), half random appearances, half real people's, {size}x{size}. Device: "
              f"{device.short(d)}, {threads} thread(s).", "",
              "| model | params | GMACs | PSNR vs renderer (dB) | SSIM vs renderer | pose OKS (BlazePose on the drawing) |",
              "|---|---|---|---|---|---|",

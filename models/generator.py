@@ -20,7 +20,7 @@ class UNetGenerator(nn.Module):
     """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
 
     def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4, colour_skip: tuple[int, int] | None = None,
-                 half: bool = False):
+                 half: bool = False, detail: tuple[int, int, int] | None = None):
         super().__init__()
         self.colour_skip = colour_skip  # input channels [a, b) also feed the output: colours need not cross the net
         chans = [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
@@ -38,6 +38,19 @@ class UNetGenerator(nn.Module):
         self.shuffle = nn.PixelShuffle(2) if half else nn.Identity()
         if colour_skip:  # a conv of its own added to the output's, not a concat: int8 concat shares one scale (the input's)
             self.colour_out = nn.Conv2d(colour_skip[1] - colour_skip[0], cout, 3, 1, 1, bias=False)
+        # detail (a, b, hidden): a small non-linear branch at the drawing's full resolution over input channels [a, b)
+        # (the flat layout's colours, the style flags, the eyes and mouth maps), added to the output's logits. The U-Net
+        # of a half-resolution net sees the face through a 2x2 stride-2 conv; this branch draws what is finer than that:
+        # the eyes' white, iris and pupil (the eyes map's levels), the mouth, the lines where two parts meet.
+        # Depthwise 3x3 (each map's local differences), 1x1 + BN + ReLU (a threshold per level and part), 3x3 to RGBA.
+        self.detail = detail
+        if detail:
+            a, b, hidden = detail
+            self.detail_in = nn.Sequential(nn.Conv2d(b - a, b - a, 3, 1, 1, groups=b - a, bias=False),
+                                           nn.Conv2d(b - a, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
+            self.detail_out = nn.Conv2d(hidden, cout, 3, 1, 1, bias=False)
+        # fine-tuned from weights without a skip, its output layer starts at zero: it adds nothing until it has learnt to
+        self.zero_start = ("colour_out.weight", "detail_out.weight")
         self.channels = list(reversed(chans[:-1]))  # decoder feature widths, deepest first
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -54,6 +67,8 @@ class UNetGenerator(nn.Module):
         logits = self.shuffle(self.out(y).clamp(-LOGIT, LOGIT))  # clamp first: lint and --keep-float see `out`
         if self.colour_skip:
             logits = logits + self.colour_out(x[:, self.colour_skip[0]:self.colour_skip[1]])
+        if self.detail:
+            logits = logits + self.detail_out(self.detail_in(x[:, self.detail[0]:self.detail[1]]))
         return torch.sigmoid(logits.clamp(-LOGIT, LOGIT)), feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,6 +132,7 @@ def _span(name: str) -> tuple[int, int]:
 
 CONDITIONING_CHANNELS = sum(g["channels"] for g in LAYOUT["groups"])
 COLOUR_CHANNELS = _span("colours")  # the painted skin, hair, top, bottom and shoe colours: the students' colour skip
+DETAIL = (COLOUR_CHANNELS[0], CONDITIONING_CHANNELS, 12)  # colours, style flags, eyes and mouth maps; 12 features
 SIZE = 128
 
 
@@ -147,12 +163,12 @@ def generator_student() -> nn.Module:
 
 @register_model("generator-student-256", task="generator", input_shape=(1, CONDITIONING_CHANNELS, 2 * SIZE, 2 * SIZE),
                 output_names=("rgba",), preprocess=_pre(2 * SIZE), postprocess=_POST,
-                weights="generator-student-256.v5.safetensors", default=True)
+                weights="generator-student-256.v6.safetensors", default=True)
 def generator_student_256() -> nn.Module:
     """generator-student drawing at 256x256 from the 256 px conditioning, its U-Net working at 128 (half=True: a
     strided first conv, a depth-to-space output), so it costs little more than generator-student; the colour skip
-    paints the part colours at 256."""
-    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True)
+    paints the part colours at 256, and the detail branch draws the eyes, mouth and part boundaries at 256."""
+    return UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True, detail=DETAIL)
 
 
 def discriminator() -> nn.Module:

@@ -101,6 +101,30 @@ def test_a_half_resolution_generator_starts_from_its_full_resolution_twin():
     assert 10 * np.log10(1 / mse) > 20
 
 
+def test_a_new_branch_starts_adding_nothing_and_learns(tmp_path):
+    """--init from weights without the detail branch: the net draws exactly what they drew (the branch's last layer
+    starts at zero), and the branch's first layers keep a fresh init, so a gradient reaches them (all-zero, it would not)."""
+    from safetensors.torch import save_file
+    from animetool.train.distill import _init_from
+    from animetool.models.generator import COLOUR_CHANNELS, UNetGenerator
+
+    old = UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True).eval()
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(tmp_path / "old.safetensors"))
+    new = UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True,
+                        detail=(COLOUR_CHANNELS[0], CONDITIONING_CHANNELS, 12)).eval()
+    _init_from(new, tmp_path / "old.safetensors")
+    x = torch.rand(2, CONDITIONING_CHANNELS, 64, 64)
+    assert torch.equal(new(x), old(x))
+    new.train()
+    ((new(x) - 0.5) ** 2).mean().backward()
+    assert float(new.detail_out.weight.grad.abs().sum()) > 0
+    new.zero_grad()
+    with torch.no_grad():
+        new.detail_out.weight.normal_(std=0.1)
+    ((new(x) - 0.5) ** 2).mean().backward()
+    assert float(new.detail_in[1].weight.grad.abs().sum()) > 0
+
+
 @pytest.fixture(scope="module")
 def student_bundle(tmp_path_factory):
     from conftest import animetool

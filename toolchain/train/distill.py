@@ -82,8 +82,10 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def _init_from(net: torch.nn.Module, path: Path) -> None:
-    """Start from a checkpoint; layers it lacks (a newly added branch) and input channels it lacks (a conditioning
-    that gained maps at its end) start at zero, so the network starts out computing exactly what the checkpoint did.
+    """Start from a checkpoint; input channels it lacks (a conditioning that gained maps at its end) start at zero, and
+    so do the layers it lacks (a newly added branch), so the network starts out computing exactly what the checkpoint
+    did. A net that names them in `zero_start` (a branch's last layer) zeroes only those: the branch's other layers keep
+    their fresh init, else no gradient would ever reach them.
 
     A half-resolution generator (UNetGenerator(half=True)) starts from its full-resolution twin: each 2x2 output
     block as the pixel it replaces (the output conv's filters repeated 4x for depth-to-space), and the 2x2 stride-2
@@ -102,9 +104,11 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
     missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected:
         raise ValueError(f"{path}: weights {', '.join(unexpected)} do not belong to {type(net).__name__}")
+    zero = getattr(net, "zero_start", None)
     with torch.no_grad():
         for name in missing:
-            net.state_dict()[name].zero_()
+            if zero is None or name in zero:
+                net.state_dict()[name].zero_()
 
 
 def train_generator(data: Path, out: Path, steps: int, seed: int, arch: str = "generator-teacher",
