@@ -14,24 +14,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from animetool.data.avatar_data import MIN_VISIBLE
-from animetool.data.footage import CAMERA_2
-from animetool.data.poses import load_split
 from animetool.models import create_model
 from animetool.train.distill import _init_from, read_weights
-from animetool_runtime.character import VISIBLE
-from generator_eval import samples_at, users_see
+from generator_eval import heldout_people, samples_at, users_see
 
 ARCH = {128: "generator-student", 256: "generator-student-256"}
-
-
-def people_of(data: Path, split: str) -> list[tuple[np.ndarray, Path]]:
-    cams = CAMERA_2 if split == "test" else None
-    return [(p, frame) for _, frame, people in load_split(data, split, cams) for p in people
-            if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 
 
 def load_net(path: Path, arch: str) -> tuple[torch.nn.Module, str]:
@@ -54,7 +43,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    conds, targets, canvases, looks = samples_at(args.size, people_of(args.data, args.split), args.samples)
+    conds, targets, canvases, looks = samples_at(args.size, heldout_people(args.data, args.split), args.samples)
     x = torch.from_numpy(conds)
     rows = []
     for path in args.weights:

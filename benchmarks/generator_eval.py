@@ -45,11 +45,11 @@ RESULTS = Path(__file__).parent / "results"
 SHEET_ROWS = 8  # contact sheet: 4 random appearances and 4 read from real people, alternating
 
 
-def heldout_people(data: Path) -> list[tuple[np.ndarray, Path]]:
-    """Every person of the test scene seen by camera 2 (never in the generator's poses, which come from the train
-    split, nor in the int8 calibration's, which skips camera 2) with enough keypoints, with the frame they were seen
-    in (to read real appearances)."""
-    return [(p, frame) for _, frame, people in load_split(data, "test", CAMERA_2) for p in people
+def heldout_people(data: Path, split: str = "test") -> list[tuple[np.ndarray, Path]]:
+    """Every person of a split seen by camera 2 (never in the generator's poses, which come from the train split, nor
+    in the int8 calibration's, which skips camera 2) with enough keypoints, with the frame they were seen in (to read
+    real appearances). test: the test scene; val (camera 2 of the single-person lab): where checkpoints are chosen."""
+    return [(p, frame) for _, frame, people in load_split(data, split, CAMERA_2) for p in people
             if (p[:, 2] >= VISIBLE).sum() >= MIN_VISIBLE]
 
 

@@ -106,12 +106,12 @@ def test_a_new_branch_starts_adding_nothing_and_learns(tmp_path):
     starts at zero), and the branch's first layers keep a fresh init, so a gradient reaches them (all-zero, it would not)."""
     from safetensors.torch import save_file
     from animetool.train.distill import _init_from
-    from animetool.models.generator import COLOUR_CHANNELS, UNetGenerator
+    from animetool.models.generator import COLOUR_CHANNELS, DETAIL, UNetGenerator
 
     old = UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True).eval()
     save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(tmp_path / "old.safetensors"))
     new = UNetGenerator(CONDITIONING_CHANNELS, width=8, colour_skip=COLOUR_CHANNELS, half=True,
-                        detail=(COLOUR_CHANNELS[0], CONDITIONING_CHANNELS, 12)).eval()
+                        detail=DETAIL).eval()
     _init_from(new, tmp_path / "old.safetensors")
     x = torch.rand(2, CONDITIONING_CHANNELS, 64, 64)
     assert torch.equal(new(x), old(x))
