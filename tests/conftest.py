@@ -1,4 +1,8 @@
-"""Shared fixtures: one real bundle of every registered model x target x precision, exported once per session."""
+"""Shared fixtures: the default models' real bundle, real frames and a real clip, each made once per test run.
+
+The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): each session fixture is made by the first
+worker that needs it while the others wait on its file lock (`shared`), and a module's tests stay on one worker when
+they share a module fixture (`xdist_group`, set below)."""
 from __future__ import annotations
 
 import os
@@ -6,8 +10,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 2.0  # of real footage for the animate tests
@@ -32,12 +38,24 @@ def need(tools) -> None:
         pytest.skip(f"{', '.join(missing)} missing (see .ci/run for the apt-get line)")
 
 
-def small_bundle(tmp_path_factory) -> Path:
-    """generator-standin to onnx + tflite at fp32 + int8, exported once per session (shared by name with the other files)."""
-    out = tmp_path_factory.getbasetemp() / "small-generator-onnx-tflite"
-    if not out.exists():  # the export is atomic: the folder exists only when complete
-        animetool("export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out))
+def shared(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Path:
+    """The path `name` in the test run's temporary folder, made once by make(path) for all workers of the run: the
+    first to ask makes it under a file lock, the others wait and reuse it. make must create path atomically (write
+    elsewhere, then rename), so a path that exists is complete."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is a folder of the run's
+        root = root.parent
+    out = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not out.exists():
+            make(out)
     return out
+
+
+def small_bundle(tmp_path_factory) -> Path:
+    """generator-standin to onnx + tflite at fp32 + int8, exported once per test run (shared by name with the other files)."""
+    return shared(tmp_path_factory, "small-generator-onnx-tflite", lambda out: animetool(
+        "export", "generator-standin", "-t", "onnx,tflite", "-p", "fp32,int8", "-o", str(out)))  # export is atomic
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +63,18 @@ def app_bundle(tmp_path_factory) -> Path:
     """The default models (pose student, 128 and 256 px generators) to ONNX, TFLite and OpenVINO at fp32 and int8,
     checked against PyTorch by export itself: what animate, the runtime alone, the web app, the APK and the int8
     portability tests run. The exhaustive model x target x precision matrix is test_export's, behind `slow`."""
-    out = tmp_path_factory.mktemp("app") / "bundle"
-    animetool("export", "-t", "onnx,tflite,openvino", "-p", "fp32,int8", "-o", str(out))
-    return out
+    return shared(tmp_path_factory, "app-bundle", lambda out: animetool(
+        "export", "-t", "onnx,tflite,openvino", "-p", "fp32,int8", "-o", str(out)))
+
+
+def _renamed(make: Callable[[Path], object]) -> Callable[[Path], None]:
+    """make(path) for a maker that writes in place: it writes beside path, which appears only when complete."""
+    def atomic(out: Path) -> None:
+        part = out.with_name(f"part-{out.name}")  # the same suffix: a video writer reads the format from it
+        shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink(missing_ok=True)
+        make(part)
+        part.rename(out)
+    return atomic
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +82,8 @@ def small_data(tmp_path_factory) -> Path:
     """Six real frames of the Sports2D demo with BlazePose's pseudo-labels (fetched from registry packages, cached)."""
     from animetool.data.poses import build
 
-    out = tmp_path_factory.mktemp("posedata")
-    build(["sports2d-demo"], "blazepose", out, every=20, limit=6)
-    return out
+    return shared(tmp_path_factory, "posedata", _renamed(
+        lambda out: build(["sports2d-demo"], "blazepose", out, every=20, limit=6)))
 
 
 def cut(src: Path, dst: Path, seconds: float) -> Path:
@@ -86,7 +112,19 @@ def clip(tmp_path_factory) -> Path:
     """The first two seconds of the Sports2D demo (two people, with audio), cut at test time."""
     from animetool.data.footage import fetch_sports2d_demo
 
-    return cut(fetch_sports2d_demo(), tmp_path_factory.mktemp("clip") / "sports2d-2s.mp4", SECONDS)
+    return shared(tmp_path_factory, "sports2d-2s.mp4", _renamed(lambda out: cut(fetch_sports2d_demo(), out, SECONDS)))
+
+
+def pytest_itemcollected(item) -> None:
+    """Under pytest-xdist's loadgroup: a test that uses a module-scoped fixture runs on its module's worker (the fixture
+    is made once), and the slow matrix's tests of one model on one worker (its export is made once); every other test
+    goes to whichever worker is free."""
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    model = getattr(getattr(item, "callspec", None), "params", {}).get("model_matrix")
+    if model is not None:
+        item.add_marker(pytest.mark.xdist_group(f"matrix-{model}"))
+    elif any(d.scope == "module" for ds in defs.values() for d in ds):
+        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.hookimpl(trylast=True)
@@ -94,6 +132,9 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Fast tests first, the `slow` matrix last (a stable sort, after pytest grouped tests by fixture parameter), so a
     newcomer's first results do not wait for the exhaustive export. `-m "not slow"` leaves the matrix out."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+    if config.getvalue("loadgroup") and any(i.get_closest_marker("xdist_group") and "@" not in i.nodeid for i in items):
+        raise pytest.UsageError("pytest-xdist's loadgroup did not group the tests (pytest 9 ignores the node ids it "
+                                "sets): install the test extra's pytest, or run with -n 0")
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
