@@ -4,6 +4,7 @@ verify.py, lint.py (int8 hazards), mixed.py (layers kept float), layers.py (per-
 from __future__ import annotations
 
 import importlib
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +45,22 @@ class ExportJob:
 
     def float_note(self) -> str:
         return f"; kept in float: {', '.join(self.keep_float)}" if self.keep_float else ""
+
+
+_FLOAT = weakref.WeakKeyDictionary()  # module -> {target: (key, bytes)}: each target's latest float conversion
+
+
+def float_conversion(job: ExportJob, target: str, convert: Callable[[], bytes]) -> bytes:
+    """The target's float conversion of job.module (what its fp32 file is, and its fp16 and int8 files start from),
+    made once per module, shape and names in this process: an export of fp32, fp16 and int8 traces and converts once
+    per target instead of once per file (each conversion takes seconds to tens of seconds). A weight changed in place
+    (its version counter moves) or a new shape makes it anew."""
+    state = tuple((k, v.data_ptr(), v._version) for k, v in job.module.state_dict(keep_vars=True).items())
+    key = (tuple(job.example.shape), job.input_name, tuple(job.output_names), state)
+    per = _FLOAT.setdefault(job.module, {})
+    if per.get(target, (None,))[0] != key:
+        per[target] = (key, convert())
+    return per[target][1]
 
 
 def folded_batchnorms(module: torch.nn.Module, example: torch.Tensor) -> dict[str, str]:

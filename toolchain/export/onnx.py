@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animetool.export import Exported, ExportJob, register_target
+from animetool.export import Exported, ExportJob, float_conversion, register_target
 
 OPSET = 18
 
@@ -89,11 +89,16 @@ def export(job: ExportJob) -> Exported:
     details = {"tool": f"torch.onnx {torch.__version__} (dynamo), opset {OPSET}"}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        prog = torch.onnx.export(job.module, (job.example,), dynamo=True, opset_version=OPSET,
-                                 input_names=[job.input_name], output_names=job.output_names,
-                                 external_data=False, verbose=False)
-        prog.optimize()
-        prog.save(str(fp32))
+
+        def convert() -> bytes:  # fp32 is this file; fp16 and int8 start from it
+            prog = torch.onnx.export(job.module, (job.example,), dynamo=True, opset_version=OPSET,
+                                     input_names=[job.input_name], output_names=job.output_names,
+                                     external_data=False, verbose=False)
+            prog.optimize()
+            prog.save(str(fp32))
+            return fp32.read_bytes()
+
+        fp32.write_bytes(float_conversion(job, "onnx", convert))
         if job.precision == "fp32":
             out.write_bytes(fp32.read_bytes())
         elif job.precision == "fp16":

@@ -6,7 +6,7 @@ import torch
 
 from animetool_runtime.manifest import TensorSpec
 
-from animetool.export import ExportJob, Exported, register_target
+from animetool.export import ExportJob, Exported, float_conversion, register_target
 
 
 class _Named(torch.nn.Module):
@@ -168,8 +168,10 @@ def export(job: ExportJob) -> Exported:
     elif job.precision != "fp32" and job.precision != "fp16":
         raise ValueError(f"tflite: unsupported precision {job.precision!r}")
 
-    edge = litert_torch.convert(model, sample_kwargs=kwargs, quant_config=quant_config)
-    data = edge.model_content()
+    if quant_config is None:  # fp32 and fp16 (its weights cast after) start from the same conversion
+        data = float_conversion(job, "tflite", lambda: litert_torch.convert(model, sample_kwargs=kwargs).model_content())
+    else:
+        data = litert_torch.convert(model, sample_kwargs=kwargs, quant_config=quant_config).model_content()
     if job.precision == "fp16":
         data = _fp16_weights(data)
         how = "fp16 weights (ai-edge-quantizer float casting), float32 activations and I/O"
