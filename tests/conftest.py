@@ -132,7 +132,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Fast tests first, the `slow` matrix last (a stable sort, after pytest grouped tests by fixture parameter), so a
     newcomer's first results do not wait for the exhaustive export. `-m "not slow"` leaves the matrix out."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
-    if config.getvalue("loadgroup") and any(i.get_closest_marker("xdist_group") and "@" not in i.nodeid for i in items):
+    if getattr(config.option, "loadgroup", False) and any(i.get_closest_marker("xdist_group") and "@" not in i.nodeid for i in items):
         raise pytest.UsageError("pytest-xdist's loadgroup did not group the tests (pytest 9 ignores the node ids it "
                                 "sets): install the test extra's pytest, or run with -n 0")
 
