@@ -1,6 +1,6 @@
 """Shared fixtures: the default models' real bundle, real frames and a real clip, each made once per test run.
 
-The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): each session fixture is made by the first
+The suite runs on every core (pytest-xdist, `-n logical` in pyproject.toml): each session fixture is made by the first
 worker that needs it while the others wait on its file lock (`shared`), and a module's tests stay on one worker when
 they share a module fixture (`xdist_group`, set below)."""
 from __future__ import annotations
@@ -68,10 +68,14 @@ def app_bundle(tmp_path_factory) -> Path:
 
 
 def _renamed(make: Callable[[Path], object]) -> Callable[[Path], None]:
-    """make(path) for a maker that writes in place: it writes beside path, which appears only when complete."""
+    """make(path) for a maker that writes in place: it writes beside path, which appears only when complete
+    (runtime.atomic.atomic_path does not fit: its temporary name changes the suffix a video writer reads, and it
+    removes files, not the folder `animetool data` writes)."""
     def atomic(out: Path) -> None:
         part = out.with_name(f"part-{out.name}")  # the same suffix: a video writer reads the format from it
-        shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink(missing_ok=True)
+        if part.is_dir():  # what a killed run left
+            shutil.rmtree(part)
+        part.unlink(missing_ok=True)
         make(part)
         part.rename(out)
     return atomic
