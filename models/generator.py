@@ -20,10 +20,12 @@ class UNetGenerator(nn.Module):
     """Encoder of stride-2 blocks, decoder of resize+conv blocks with additive skips; forward_features for distillation."""
 
     def __init__(self, cin: int, width: int = 64, depth: int = 4, cout: int = 4, colour_skip: tuple[int, int] | None = None,
-                 half: bool = False, detail: tuple[int, int, int] | None = None):
+                 half: bool = False, detail: tuple[int, int, int] | None = None, widths: tuple[int, ...] | None = None):
         super().__init__()
         self.colour_skip = colour_skip  # input channels [a, b) also feed the output: colours need not cross the net
-        chans = [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
+        # widths: each level's channels, finest first (depth + 1 of them); by default doubling from width up to 4x
+        chans = list(widths) if widths else [min(width * 2 ** i, width * 4) for i in range(depth + 1)]
+        depth = len(chans) - 1
         # half: the network works at half the drawing's resolution (ESPCN's sub-pixel recipe): a 2x2 stride-2 first
         # conv (space-to-depth and a 1x1 conv in one op; a padded 3x3 stride-2 conv on the input makes LiteRT's int8
         # converter insert a pad whose scales clash), and an output conv that draws each 2x2 block's pixels (4x the
@@ -173,3 +175,4 @@ def generator_student_256() -> nn.Module:
 
 def discriminator() -> nn.Module:
     return PatchDiscriminator(CONDITIONING_CHANNELS + 4, width=32)
+

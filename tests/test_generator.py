@@ -125,6 +125,38 @@ def test_a_new_branch_starts_adding_nothing_and_learns(tmp_path):
     assert float(new.detail_in[1].weight.grad.abs().sum()) > 0
 
 
+def test_a_wider_net_starts_from_a_narrower_one_and_its_new_channels_learn(tmp_path):
+    """--init of a net with more channels at some levels (same topology): it draws exactly what the narrow one drew;
+    the links from the new channels into the old ones (zero) get a gradient, and once they are not zero (after the first
+    step) so do the new channels' own filters."""
+    from safetensors.torch import save_file
+    from animetool.train.distill import _init_from
+    from animetool.models.generator import COLOUR_CHANNELS, DETAIL, UNetGenerator
+
+    torch.manual_seed(0)
+    narrow = UNetGenerator(CONDITIONING_CHANNELS, colour_skip=COLOUR_CHANNELS, half=True, detail=DETAIL,
+                           widths=(8, 16, 32, 32)).train()
+    x = torch.rand(2, CONDITIONING_CHANNELS, 64, 64)
+    narrow(x)  # BatchNorm running statistics that are not the init's
+    save_file({k: v.contiguous() for k, v in narrow.eval().state_dict().items()}, str(tmp_path / "narrow.safetensors"))
+    wide = UNetGenerator(CONDITIONING_CHANNELS, colour_skip=COLOUR_CHANNELS, half=True, detail=DETAIL,
+                         widths=(8, 24, 48, 64))
+    _init_from(wide, tmp_path / "narrow.safetensors")
+    wide.eval()
+    assert torch.equal(wide(x), narrow(x))
+    wide.train()
+    ((wide(x) - 0.5) ** 2).mean().backward()
+    convs = [m.weight for m in wide.modules() if isinstance(m, torch.nn.Conv2d)]
+    second = wide.down[2][1][0].weight  # the 64-channel level's second conv: [out, in, 3, 3]
+    assert float(second.grad[:32, 32:].abs().sum()) > 0
+    wide.zero_grad()
+    with torch.no_grad():
+        for w in convs:
+            w.add_(torch.randn_like(w) * 1e-3)
+    ((wide(x) - 0.5) ** 2).mean().backward()
+    assert float(second.grad[32:].abs().sum()) > 0
+
+
 @pytest.fixture(scope="module")
 def student_bundle(tmp_path_factory):
     from conftest import animetool

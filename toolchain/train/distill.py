@@ -81,6 +81,18 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise ValueError(f"{path}: not a readable .safetensors weights file ({first})") from None
 
 
+def _widened(w: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
+    """The checkpoint's tensor in the leading corner of a wider one (Net2Net's widening, silent variant): the channels
+    the checkpoint has keep its values, new output channels keep the net's fresh init (BatchNorm's 1 and 0, a conv's
+    random filters, so they compute something and a gradient reaches them), and a conv's weights from new input
+    channels into old output channels start at zero, so the old channels compute exactly what they did."""
+    out = mine.detach().clone()
+    if w.dim() > 1:
+        out[: w.shape[0], w.shape[1]:] = 0
+    out[tuple(slice(0, n) for n in w.shape)] = w
+    return out
+
+
 def _init_from(net: torch.nn.Module, path: Path) -> None:
     """Start from a checkpoint; input channels it lacks (a conditioning that gained maps at its end) start at zero, and
     so do the layers it lacks (a newly added branch), so the network starts out computing exactly what the checkpoint
@@ -89,7 +101,8 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
 
     A half-resolution generator (UNetGenerator(half=True)) starts from its full-resolution twin: each 2x2 output
     block as the pixel it replaces (the output conv's filters repeated 4x for depth-to-space), and the 2x2 stride-2
-    first conv as the 3x3 one's sum over 4 (right on smooth maps); training at the new size does the rest."""
+    first conv as the 3x3 one's sum over 4 (right on smooth maps); training at the new size does the rest.
+    A wider net of the same topology (more channels at some levels) starts from a narrower one's weights: see _widened."""
     weights, own = read_weights(Path(path))[0], net.state_dict()
     for name, w in weights.items():
         mine = own.get(name)
@@ -99,8 +112,8 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
             weights[name] = w.repeat_interleave(4, 0)
         elif w.dim() == 4 and mine.shape[:2] == w.shape[:2] and tuple(mine.shape[2:]) == (2, 2):
             weights[name] = w.sum((2, 3), keepdim=True).expand(-1, -1, 2, 2) / 4
-        elif w.dim() == 4 and mine.shape[:1] + mine.shape[2:] == w.shape[:1] + w.shape[2:] and mine.shape[1] > w.shape[1]:
-            weights[name] = torch.cat([w, w.new_zeros(w.shape[0], mine.shape[1] - w.shape[1], *w.shape[2:])], 1)
+        elif w.dim() == mine.dim() and w.shape[2:] == mine.shape[2:] and all(a >= b for a, b in zip(mine.shape, w.shape)):
+            weights[name] = _widened(w, mine)
     missing, unexpected = net.load_state_dict(weights, strict=False)
     if unexpected:
         raise ValueError(f"{path}: weights {', '.join(unexpected)} do not belong to {type(net).__name__}")
