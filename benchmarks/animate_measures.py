@@ -18,7 +18,7 @@ from animetool.data.teachers import BlazePoseTeacher
 from animetool_runtime import load
 from animetool_runtime.animate import Animator, composite
 from animetool_runtime.character import COLOURS, Appearance, extract_appearance, fit_pose, srgb_to_lab
-from animetool_runtime.plate import cells_to_pixels, person_mask
+from animetool_runtime.plate import cells_to_pixels
 from animetool_runtime.pose.blazepose import segmentation_in
 from animetool_runtime.video import Reader
 
@@ -49,7 +49,7 @@ def measure(clip: Path, bundle: Path, size: int, sheet_path: Path) -> dict:
         covered = np.zeros((h, w, 3), np.uint8)
         for _, rgba, matrix in drawings:  # each character's coverage, placed as compose places it
             composite(covered, np.concatenate([np.ones_like(rgba[..., :3]), rgba[..., 3:]], -1), matrix)
-        covered = (covered[..., 0] > 127) | (cells_to_pixels(person_mask(remove, h, w), h, w) > 0.5)
+        covered = (covered[..., 0] > 127) | (cells_to_pixels(animator.plate.mask, h, w) > 0.5)
         for person in teacher.detect(rgb):
             mask = segmentation_in(person["segmentation"], h, w) > 0.5
             if mask.sum() >= 200:

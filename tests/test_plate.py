@@ -9,9 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from animetool_runtime.plate import SCALE, STILL, Plate, cells_to_pixels, person_mask
+from animetool_runtime.plate import SCALE, STILL, Plate, cells_to_pixels, near_people, person_mask
 
-BEFORE, AFTER = 10, 100  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
+BEFORE, AFTER = 10, 100
+CLEAR_OF_POSE = 1e-6  # a cell the pose's own mask does not touch  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,37 @@ def test_people_are_replaced_by_the_background_seen_before(demo):
     was = np.abs(frames[AFTER].astype(int) - frames[BEFORE])[inside].mean()
     now = np.abs(out.astype(int) - frames[BEFORE])[inside].mean()
     assert was > 15 and now < 0.5 * was, (was, now)
-    untouched = cells_to_pixels(person_mask(people[AFTER], h, w), h, w) == 0
+    untouched = cells_to_pixels(plate.mask, h, w) == 0
     assert np.array_equal(out[untouched], frames[AFTER][untouched])  # nobody's pixels are not touched
+
+
+def test_what_the_pose_misses_is_removed_too(demo):
+    """The woman walks side-on: the pose student puts both legs on the near one, so the pose's mask leaves her far leg
+    showing. Cells near her that differ from the plate are taken too: BlazePose's own segmentation of her (an
+    independent model) shows much less of her left, the added cells show the plate, and nothing is added far from
+    everybody."""
+    from animetool.data.teachers import BlazePoseTeacher
+    from animetool_runtime.pose.blazepose import segmentation_in
+
+    frames, people = demo
+    teacher = BlazePoseTeacher("full", threads=1).model
+    plate, pose_only, with_plate, added = Plate(), [], [], 0
+    for i, (rgb, found) in enumerate(zip(frames, people)):
+        out = plate(rgb.copy(), found)
+        if i < 55 or i % 5:
+            continue
+        h, w = rgb.shape[:2]
+        segs = [segmentation_in(p["segmentation"], h, w) > 0.5 for p in teacher.detect(rgb)]
+        seg = max(segs, key=lambda m: np.nonzero(m)[0].mean() if m.any() else -1)  # the woman: lowest in the frame
+        pose = person_mask(found, h, w)
+        more = (plate.mask > 0.5) & (pose < CLEAR_OF_POSE)
+        assert not (more & ~near_people(found, h, w)).any()
+        px = cells_to_pixels(more, h, w)
+        assert np.array_equal(out[px], plate.image[px])  # the background the plate knows, not the frame
+        added += int(more.sum())
+        pose_only.append((seg & ~(cells_to_pixels(pose, h, w) > 0.5)).sum() / seg.sum())
+        with_plate.append((seg & ~(cells_to_pixels(plate.mask, h, w) > 0.5)).sum() / seg.sum())
+    assert added > 0 and np.mean(with_plate) < 0.6 * np.mean(pose_only), (np.mean(pose_only), np.mean(with_plate))
 
 
 def test_a_moving_camera_empties_the_plate(demo):
@@ -86,11 +116,14 @@ def test_web_app_plate_is_the_runtime_s(demo):
 
     need(("node",))
     frames, people = demo
-    picks = list(range(30, 46, 3))  # the woman walking in while the plate learns
+    picks = list(range(30, 55, 3))  # the woman walking in while the plate learns
     small = [f[::2, ::2].copy() for f in frames]  # half size keeps the JSON small; the plate works at any size
     found = [[(p * [0.5, 0.5, 1]).tolist() for p in people[i]] for i in range(len(frames))]
-    plate = Plate()
-    mine = [plate(small[i].copy(), np.asarray(found[i], np.float32).reshape(-1, 17, 3)) for i in picks]
+    plate, mine, added = Plate(), [], 0
+    for i in picks:
+        mine.append(plate(small[i].copy(), np.asarray(found[i], np.float32).reshape(-1, 17, 3)))
+        added += int(((plate.mask > 0) & (person_mask(np.asarray(found[i], np.float32).reshape(-1, 17, 3), *small[i].shape[:2]) == 0)).sum())
+    assert added > 0  # the cells taken for differing from the plate are compared too
     payload = [{"rgb": base64.b64encode(small[i].tobytes()).decode(), "people": found[i]} for i in picks]
     h, w = small[0].shape[:2]
     script = """

@@ -5,7 +5,10 @@ head and hair) on a grid of a quarter of the frame's resolution; each cell's val
 a person touches are worked on: a few milliseconds at 720p). Behind it goes the clean plate: the colour each pixel showed
 while it was well away from everybody (the mask grown by MARGIN cells) and still for STILL frames, which a still camera
 learns as people move on; where the plate never saw the background, the blurred frame (the "blur" background) fills
-in. A camera that moves empties the plate. Plain numpy; mirrored in the web app (lib/plate.js).
+in. A camera that moves empties the plate. Where the plate knows the background, the mask also takes every cell near
+a person (in their keypoints' box grown by NEAR) that differs from it by over APART: the parts of a body the pose
+misses or misplaces (the far leg of someone walking side-on, loose hair, a bag) are removed too. Plain numpy; mirrored
+in the web app (lib/plate.js).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ STILL, STEADY = 3, 10.0  # a cell is learnt once its mean |change| (0-255) staye
 FAINT = 0.15  # keypoints the mask takes (the confident ones, >= VISIBLE, set its scale): a limb the pose model places
 # right but scores low (a raised arm, a leg stretched out) would otherwise show beside the character. Chosen on the
 # Sports2D demo (benchmarks/animate_measures.py); a faint keypoint that is wrong costs only some filled background
+APART, NEAR = 30.0, 1.0  # mean |frame - plate| (0-255) of a cell the mask takes, in a person's box grown by NEAR
+# eighths of their body's height (the box of their keypoints >= FAINT). Chosen on the Sports2D demo like FAINT: a cell
+# taken wrongly (a shadow, leaves in the wind) shows the plate, which is the background already
 
 
 def cells_to_pixels(grid: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -48,17 +54,33 @@ def grow(mask: np.ndarray, cells: int) -> np.ndarray:
     return out
 
 
-def person_mask(people, height: int, width: int) -> np.ndarray:
-    """The people (each (17, 3) in frame pixels) as a (ceil(H / SCALE), ceil(W / SCALE)) float32 mask in [0, 1]."""
-    grid = (-(-width // SCALE), -(-height // SCALE))
-    mask = np.zeros(grid[::-1], np.float32)
+def _on_grid(people):
+    """Each person with enough evidence for a mask: (keypoints in grid cells, confident, faint-or-better, their unit:
+    an eighth of their body's height in cells)."""
     for person in people:
         kps = np.asarray(person, np.float32).copy()
         kps[:, :2] = (kps[:, :2] + 0.5) / SCALE - 0.5
         sure, ok = kps[:, 2] >= VISIBLE, kps[:, 2] >= FAINT
-        if sure.sum() < 2:
-            continue
-        u = max(body_height(kps), float(np.ptp(kps[sure, :2], 0).max())) / 8
+        if sure.sum() >= 2:
+            yield kps, sure, ok, max(body_height(kps), float(np.ptp(kps[sure, :2], 0).max())) / 8
+
+
+def near_people(people, height: int, width: int) -> np.ndarray:
+    """Grid cells in some person's box (their keypoints >= FAINT) grown by NEAR units each side (bool)."""
+    near = np.zeros((-(-height // SCALE), -(-width // SCALE)), bool)
+    for kps, _, ok, u in _on_grid(people):
+        pts = kps[ok, :2].astype(np.float64)
+        lo = np.maximum(np.floor(pts.min(0) - NEAR * u), 0).astype(int)
+        hi = np.ceil(pts.max(0) + NEAR * u).astype(int) + 1
+        near[lo[1]:max(lo[1], hi[1]), lo[0]:max(lo[0], hi[0])] = True
+    return near
+
+
+def person_mask(people, height: int, width: int) -> np.ndarray:
+    """The people (each (17, 3) in frame pixels) as a (ceil(H / SCALE), ceil(W / SCALE)) float32 mask in [0, 1]."""
+    grid = (-(-width // SCALE), -(-height // SCALE))
+    mask = np.zeros(grid[::-1], np.float32)
+    for kps, _, ok, u in _on_grid(people):
         parts = [capsule(grid, kps[a, :2].astype(np.float64), kps[b, :2].astype(np.float64), LIMB * u, LIMB * u)
                  for a, b in SKELETON if ok[a] and ok[b]]
         if ok[[5, 6, 12, 11]].all():
@@ -144,6 +166,7 @@ class Plate:
         self.seen: Optional[np.ndarray] = None  # mask grid: whether the plate holds background there
         self.grid: Optional[np.ndarray] = None  # the last frame's grid pixels, and how long each has kept still
         self.still: Optional[np.ndarray] = None
+        self.mask: Optional[np.ndarray] = None  # the last frame's removal mask (grid)
 
     def __call__(self, rgb: np.ndarray, people) -> np.ndarray:
         """rgb with the people removed, written into rgb itself (returned)."""
@@ -159,6 +182,11 @@ class Plate:
                 self.seen[:] = False
         self.still = np.where(np.abs(grid - self.grid).mean(-1) < STEADY, self.still + 1, 0)
         self.grid = grid
+        if self.seen.any():  # what the pose left out: cells near a person that are not the background the plate knows
+            apart = self.seen & near_people(people, h, w)
+            apart[apart] = np.abs(grid[apart] - self.image[::SCALE, ::SCALE][apart]).mean(-1) > APART
+            mask[apart] = 1
+        self.mask = mask
         learn = (grow(mask, MARGIN) < CLEAR) & (self.still >= STILL)
         cells = mask > 0
         fill = None  # per cell, for the unseen ones: the blurred frame (the coarse cell the cell falls in)

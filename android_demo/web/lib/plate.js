@@ -1,12 +1,13 @@
 // The scene without its people: a mirror of animetool_runtime/plate.py (person masks from poses on a quarter-size
 // grid, a clean plate learnt where the frame is still and nobody stands, the blurred frame where it never saw the
-// background).
+// background; cells near a person that differ from the background the plate knows).
 // Frames are {data, width, height, channels} (3 or 4 channels; only RGB is touched).
 import {SKELETON} from "./character.js";
 import {VISIBLE, bodyHeight, capsule, ellipse, polygon} from "./figure.js";
 import {resizeBilinear, shrink} from "./image.js";
 
-export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0, FAINT = 0.15;
+export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0, FAINT = 0.15,
+  APART = 30.0, NEAR = 1.0;
 
 // Max filter of a grid (Float32Array gh x gw) over (2 cells + 1) squares, separable.
 export function grow(mask, gh, gw, cells) {
@@ -27,10 +28,10 @@ export function grow(mask, gh, gw, cells) {
   return out;
 }
 
-// {mask (grid, Float32Array), gh, gw}.
-export function personMask(people, height, width) {
-  const gw = Math.ceil(width / SCALE), gh = Math.ceil(height / SCALE), grid = [gw, gh];
-  const mask = new Float32Array(gw * gh);
+// Each person with enough evidence for a mask: {kps (in grid cells), ok (faint or better), u (an eighth of their
+// body's height in cells)}.
+function onGrid(people) {
+  const out = [];
   for (const person of people) {
     const kps = person.map(p => [Math.fround(Math.fround(Math.fround(p[0]) + 0.5) / SCALE - 0.5),
       Math.fround(Math.fround(Math.fround(p[1]) + 0.5) / SCALE - 0.5), Math.fround(p[2])]);
@@ -38,7 +39,31 @@ export function personMask(people, height, width) {
     if (seen.length < 2) continue;
     const extent = Math.max(Math.max(...seen.map(p => p[0])) - Math.min(...seen.map(p => p[0])),
       Math.max(...seen.map(p => p[1])) - Math.min(...seen.map(p => p[1])));
-    const u = Math.max(bodyHeight(kps), extent) / 8, parts = [];
+    out.push({kps, ok, u: Math.max(bodyHeight(kps), extent) / 8});
+  }
+  return out;
+}
+
+// Grid cells in some person's box (their keypoints >= FAINT) grown by NEAR units each side (Uint8Array gh x gw).
+export function nearPeople(people, height, width) {
+  const gw = Math.ceil(width / SCALE), gh = Math.ceil(height / SCALE), near = new Uint8Array(gw * gh);
+  for (const {kps, ok, u} of onGrid(people)) {
+    const pts = kps.filter((p, i) => ok[i]);
+    const x0 = Math.max(Math.floor(Math.min(...pts.map(p => p[0])) - NEAR * u), 0);
+    const y0 = Math.max(Math.floor(Math.min(...pts.map(p => p[1])) - NEAR * u), 0);
+    const x1 = Math.min(Math.ceil(Math.max(...pts.map(p => p[0])) + NEAR * u) + 1, gw);
+    const y1 = Math.min(Math.ceil(Math.max(...pts.map(p => p[1])) + NEAR * u) + 1, gh);
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) near[y * gw + x] = 1;
+  }
+  return near;
+}
+
+// {mask (grid, Float32Array), gh, gw}.
+export function personMask(people, height, width) {
+  const gw = Math.ceil(width / SCALE), gh = Math.ceil(height / SCALE), grid = [gw, gh];
+  const mask = new Float32Array(gw * gh);
+  for (const {kps, ok, u} of onGrid(people)) {
+    const parts = [];
     for (const [a, b] of SKELETON) if (ok[a] && ok[b]) parts.push(capsule(grid, kps[a], kps[b], LIMB * u, LIMB * u));
     if ([5, 6, 12, 11].every(i => ok[i])) parts.push(polygon(grid, [5, 6, 12, 11].map(i => kps[i])));
     for (const [a, b] of [[7, 9], [8, 10], [13, 15], [14, 16]]) {  // hands and feet reach past wrists and ankles
@@ -60,7 +85,7 @@ export function personMask(people, height, width) {
 
 // The background learnt over a video: remove() on consecutive frames takes the people out of each, in place.
 export class Plate {
-  constructor() { this.image = null; this.seen = null; this.grid = null; this.still = null; }
+  constructor() { this.image = null; this.seen = null; this.grid = null; this.still = null; this.mask = null; }
 
   remove(frame, people) {
     const {data, width: w, height: h, channels: c} = frame;
@@ -88,6 +113,17 @@ export class Plate {
       this.still[g] = change < STEADY ? this.still[g] + 1 : 0;
     }
     this.grid = grid;
+    if (this.seen.some(v => v)) {  // what the pose left out: cells near a person that are not the background the plate knows
+      const near = nearPeople(people, h, w);
+      for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
+        const g = gy * gw + gx;
+        if (!(near[g] && this.seen[g])) continue;
+        const o = (gy * SCALE * w + gx * SCALE) * c;
+        const d = (Math.abs(grid[g * 3] - this.image[o]) + Math.abs(grid[g * 3 + 1] - this.image[o + 1]) + Math.abs(grid[g * 3 + 2] - this.image[o + 2])) / 3;
+        if (d > APART) mask[g] = 1;
+      }
+    }
+    this.mask = mask;
     const grown = grow(mask, gh, gw, MARGIN), learn = new Uint8Array(gw * gh);
     for (let g = 0; g < gw * gh; g++) learn[g] = grown[g] < CLEAR && this.still[g] >= STILL ? 1 : 0;
     let fill = null;  // per cell, for the unseen ones: the coarse cell of the blurred frame it falls in
