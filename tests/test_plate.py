@@ -65,6 +65,25 @@ def test_people_are_replaced_by_the_background_seen_before(demo):
     assert np.array_equal(out[untouched], frames[AFTER][untouched])  # nobody's pixels are not touched
 
 
+def test_where_the_plate_never_saw_the_scene_the_fill_is_the_scene_around_the_people(demo):
+    """A plate that has seen nothing yet (the first frame) fills the people with the frame around them, blurred: their
+    own pixels do not show through as a ghost (painting them magenta changes no filled pixel), and the fill has the
+    colours of what is beside them."""
+    from animetool_runtime.plate import CLEAR, grow
+
+    frames, people = demo
+    rgb = frames[AFTER]
+    h, w = rgb.shape[:2]
+    mask = person_mask(people[AFTER], h, w)
+    painted = rgb.copy()
+    painted[cells_to_pixels(mask, h, w) >= CLEAR] = (255, 0, 255)
+    out = Plate()(rgb.copy(), people[AFTER])
+    inside = cells_to_pixels(mask, h, w) >= 1  # wholly the people's cells: the fill alone
+    assert np.array_equal(Plate()(painted, people[AFTER])[inside], out[inside])
+    ring = cells_to_pixels((grow(mask, 4) > 0) & (mask == 0), h, w) > 0  # 16 px around the people
+    assert np.abs(out[inside].mean(0) - rgb[ring].mean(0)).max() < 20, (out[inside].mean(0), rgb[ring].mean(0))
+
+
 def test_what_the_pose_misses_is_removed_too(demo):
     """The woman walks side-on: the pose student puts both legs on the near one, so the pose's mask leaves her far leg
     showing. Cells near her that differ from the plate are taken too: BlazePose's own segmentation of her (an

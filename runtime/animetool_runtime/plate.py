@@ -4,8 +4,7 @@ A person's mask is their pose drawn thick (every seen limb a soft capsule, the t
 head and hair) on a grid of a quarter of the frame's resolution; each cell's value blends its 4x4 pixels (only cells
 a person touches are worked on: a few milliseconds at 720p). Behind it goes the clean plate: the colour each pixel showed
 while it was well away from everybody (the mask grown by MARGIN cells) and still for STILL frames, which a still camera
-learns as people move on; where the plate never saw the background, the blurred frame (the "blur" background) fills
-in. A camera that moves empties the plate. Where the plate knows the background, the mask also takes every cell near
+learns as people move on; where the plate never saw the background, the frame around the people, blurred, fills in. A camera that moves empties the plate. Where the plate knows the background, the mask also takes every cell near
 a person (in their keypoints' box grown by NEAR) that differs from it by over APART: the parts of a body the pose
 misses or misplaces (the far leg of someone walking side-on, loose hair, a bag) are removed too. Plain numpy; mirrored
 in the web app (lib/plate.js).
@@ -25,7 +24,8 @@ LIMB, END, HEAD = 0.65, 0.75, 1.0  # radius of a limb's capsule, a hand's or foo
 # the body's height (the head's ellipse is 1.5 times as tall)
 CLEAR = 0.02  # mask below this: background, which the plate may learn
 MOVED = 24.0  # mean |frame - plate| (0-255) over background the plate has seen: above it, the camera moved
-BLUR = 24  # the fallback fill: the frame at 1/BLUR of its size, scaled back up
+BLUR = 24  # the fallback fill: the frame around the people at 1/BLUR of its size, scaled back up
+SOME = 0.05  # a coarse cell of the fill needs this share of background to take its own colour
 MARGIN = 6  # grid cells (24 px) around a mask where the plate does not learn: limbs the pose lags or misses
 STILL, STEADY = 3, 10.0  # a cell is learnt once its mean |change| (0-255) stayed under STEADY for STILL frames
 FAINT = 0.15  # keypoints the mask takes (the confident ones, >= VISIBLE, set its scale): a limb the pose model places
@@ -134,6 +134,40 @@ def scatter(a: np.ndarray, part, values: np.ndarray) -> None:
     view[index] = values
 
 
+def _spread(small: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """small's unknown cells filled ring by ring from the outside: each takes the mean of its known 4-neighbours."""
+    small = small.copy()
+    while not known.all():
+        k = known.astype(np.float32)
+        v, total, count = small * k[..., None], np.zeros_like(small), np.zeros_like(k)
+        for axis in (0, 1):
+            for a, b in ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))):
+                to, frm = [slice(None)] * 2, [slice(None)] * 2
+                to[axis], frm[axis] = a, b
+                total[tuple(to)] += v[tuple(frm)]
+                count[tuple(to)] += k[tuple(frm)]
+        new = ~known & (count > 0)
+        small[new] = total[new] / count[new][:, None]
+        known = known | new
+    return small
+
+
+def surroundings(sub: np.ndarray, mask: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Per grid cell (sub: the frame's grid pixels), the fill where the plate never saw the background: the frame blurred
+    to 1/BLUR of its size from the cells nobody covers (mask < CLEAR) only, a normalised blur, so the person's own
+    colours do not show through as a ghost; coarse cells that are all person take their neighbours' colour, ring by
+    ring; scaled back up bilinearly (uint8 gy x gx x 3)."""
+    coarse = -(-h // BLUR), -(-w // BLUR)
+    clear = (mask < CLEAR).astype(np.float32)[..., None]
+    if not clear.any():  # nothing but people: the plain blur
+        clear[:] = 1
+    num = resize_bilinear(shrink(sub.astype(np.float32) * clear, *coarse), *coarse)
+    den = resize_bilinear(shrink(clear, *coarse), *coarse)
+    known = den[..., 0] > SOME
+    small = _spread(np.where(known[..., None], num / np.maximum(den, SOME), 0).astype(np.float32), known)
+    return np.clip(resize_bilinear(small, *mask.shape) + 0.5, 0, 255).astype(np.uint8)
+
+
 def _blend(rgb, image, mask, seen, fill, part) -> np.ndarray:
     """The listed cells' pixels with their person taken out: the plate where it saw the background, else the cell's
     blurred colour, blended by the cell's mask value (inside the person, where it is 1, a plain copy)."""
@@ -189,12 +223,9 @@ class Plate:
         self.mask = mask
         learn = (grow(mask, MARGIN) < CLEAR) & (self.still >= STILL)
         cells = mask > 0
-        fill = None  # per cell, for the unseen ones: the blurred frame (the coarse cell the cell falls in)
-        if (cells & ~self.seen).any():  # the grid's pixels (a subsample of the frame) averaged down to 1/BLUR
-            coarse = -(-h // BLUR), -(-w // BLUR)
-            small = np.clip(resize_bilinear(shrink(rgb[::SCALE, ::SCALE], *coarse), *coarse) + 0.5, 0, 255).astype(np.uint8)
-            gy, gx = mask.shape
-            fill = small[np.arange(gy) * coarse[0] // gy][:, np.arange(gx) * coarse[1] // gx]
+        fill = None  # per cell, for the unseen ones: the scene around the people, blurred
+        if (cells & ~self.seen).any():
+            fill = surroundings(rgb[::SCALE, ::SCALE], mask, h, w)
         parts = list(_parts(cells, h, w))
         out = [_blend(rgb, self.image, mask, self.seen, fill, part) for part in parts]
         _learn(self.image, rgb, learn)  # the plate learns what is still and away from everybody

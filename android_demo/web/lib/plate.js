@@ -1,13 +1,13 @@
 // The scene without its people: a mirror of animetool_runtime/plate.py (person masks from poses on a quarter-size
-// grid, a clean plate learnt where the frame is still and nobody stands, the blurred frame where it never saw the
-// background; cells near a person that differ from the background the plate knows).
+// grid, a clean plate learnt where the frame is still and nobody stands, the frame around the people blurred where it
+// never saw the background; cells near a person that differ from the background the plate knows).
 // Frames are {data, width, height, channels} (3 or 4 channels; only RGB is touched).
 import {SKELETON} from "./character.js";
 import {VISIBLE, bodyHeight, capsule, ellipse, polygon} from "./figure.js";
 import {resizeBilinear, shrink} from "./image.js";
 
 export const SCALE = 4, LIMB = 0.65, END = 0.75, HEAD = 1.0, CLEAR = 0.02, MOVED = 24.0, BLUR = 24, MARGIN = 6, STILL = 3, STEADY = 10.0, FAINT = 0.15,
-  APART = 30.0, NEAR = 1.0;
+  APART = 30.0, NEAR = 1.0, SOME = 0.05;
 
 // Max filter of a grid (Float32Array gh x gw) over (2 cells + 1) squares, separable.
 export function grow(mask, gh, gw, cells) {
@@ -83,6 +83,53 @@ export function personMask(people, height, width) {
   return {mask, gh, gw};
 }
 
+// small's unknown cells (Float64Array ch x cw x 3, known: Uint8Array) filled ring by ring from the outside: each takes
+// the mean of its known 4-neighbours.
+function spread(small, known, ch, cw) {
+  known = Uint8Array.from(known);
+  while (known.some(k => !k)) {
+    const next = Uint8Array.from(known), values = Float64Array.from(small);
+    for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) {
+      const g = y * cw + x;
+      if (known[g]) continue;
+      const total = [0, 0, 0];
+      let count = 0;
+      for (const [yy, xx] of [[y - 1, x], [y + 1, x], [y, x - 1], [y, x + 1]]) {
+        if (yy < 0 || yy >= ch || xx < 0 || xx >= cw || !known[yy * cw + xx]) continue;
+        for (let k = 0; k < 3; k++) total[k] += small[(yy * cw + xx) * 3 + k];
+        count++;
+      }
+      if (!count) continue;
+      for (let k = 0; k < 3; k++) values[g * 3 + k] = total[k] / count;
+      next[g] = 1;
+    }
+    small = values; known = next;
+  }
+  return small;
+}
+
+// Per grid cell (sub: the frame's grid pixels, Uint8Array gh x gw x 3), the fill where the plate never saw the
+// background: the frame blurred to 1/BLUR of its size from the cells nobody covers only (a normalised blur, so the
+// person's own colours do not show through), coarse cells that are all person taking their neighbours' colour, scaled
+// back up bilinearly (Uint8Array gh x gw x 3).
+export function surroundings(sub, mask, gh, gw, h, w) {
+  const ch = Math.ceil(h / BLUR), cw = Math.ceil(w / BLUR);
+  const clear = new Float64Array(gh * gw), num = new Float64Array(gh * gw * 3);
+  let any = false;
+  for (let g = 0; g < gh * gw; g++) if (mask[g] < CLEAR) { clear[g] = 1; any = true; }
+  if (!any) clear.fill(1);  // nothing but people: the plain blur
+  for (let g = 0; g < gh * gw; g++) for (let k = 0; k < 3; k++) num[g * 3 + k] = sub[g * 3 + k] * clear[g];
+  const n = resizeBilinear(shrink({data: num, height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
+  const d = resizeBilinear(shrink({data: clear, height: gh, width: gw, channels: 1}, ch, cw), ch, cw).data;
+  const known = new Uint8Array(ch * cw), small = new Float64Array(ch * cw * 3);
+  for (let g = 0; g < ch * cw; g++) {
+    known[g] = d[g] > SOME ? 1 : 0;
+    if (known[g]) for (let k = 0; k < 3; k++) small[g * 3 + k] = Math.fround(n[g * 3 + k] / Math.max(d[g], SOME));
+  }
+  const up = resizeBilinear({data: spread(small, known, ch, cw), height: ch, width: cw, channels: 3}, gh, gw).data;
+  return up.map(v => Math.min(Math.max(Math.floor(v + 0.5), 0), 255));
+}
+
 // The background learnt over a video: remove() on consecutive frames takes the people out of each, in place.
 export class Plate {
   constructor() { this.image = null; this.seen = null; this.grid = null; this.still = null; this.mask = null; }
@@ -126,23 +173,15 @@ export class Plate {
     this.mask = mask;
     const grown = grow(mask, gh, gw, MARGIN), learn = new Uint8Array(gw * gh);
     for (let g = 0; g < gw * gh; g++) learn[g] = grown[g] < CLEAR && this.still[g] >= STILL ? 1 : 0;
-    let fill = null;  // per cell, for the unseen ones: the coarse cell of the blurred frame it falls in
+    let fill = null;  // per cell, for the unseen ones: the scene around the people, blurred
     let unseen = false;
     for (let g = 0; g < gw * gh; g++) if (mask[g] > 0 && !this.seen[g]) { unseen = true; break; }
-    const ch = Math.ceil(h / BLUR), cw = Math.ceil(w / BLUR);
-    if (unseen) {
-      const sub = new Uint8Array(gh * gw * 3);
-      for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
-        for (let k = 0; k < 3; k++) sub[(gy * gw + gx) * 3 + k] = data[(gy * SCALE * w + gx * SCALE) * c + k];
-      }
-      const small = resizeBilinear(shrink({data: sub, height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
-      fill = small.map(v => Math.min(Math.max(Math.floor(v + 0.5), 0), 255));
-    }
+    if (unseen) fill = surroundings(grid, mask, gh, gw, h, w);
     const offsets = [], values = [];  // the people's pixels, worked out from the plate as it was
     for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) {
       const g = gy * gw + gx, m = mask[g];
       if (!(m > 0)) continue;
-      const f = ((Math.floor(gy * ch / gh)) * cw + Math.floor(gx * cw / gw)) * 3;
+      const f = g * 3;
       for (let y = gy * SCALE; y < Math.min(h, gy * SCALE + SCALE); y++) for (let x = gx * SCALE; x < Math.min(w, gx * SCALE + SCALE); x++) {
         const o = (y * w + x) * c;
         offsets.push(o);
