@@ -152,20 +152,36 @@ def _spread(small: np.ndarray, known: np.ndarray) -> np.ndarray:
     return small
 
 
-def surroundings(sub: np.ndarray, mask: np.ndarray, h: int, w: int) -> np.ndarray:
+def _bilinear_at(img: np.ndarray, height: int, width: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """resize_bilinear(img, height, width)[iy, ix], worked out at those pixels only."""
+    h, w = img.shape[:2]
+    ys = np.clip((iy + 0.5) * h / height - 0.5, 0, h - 1)
+    xs = np.clip((ix + 0.5) * w / width - 0.5, 0, w - 1)
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (ys - y0)[:, None], (xs - x0)[:, None]
+    top = img[y0, x0] * (1 - wx) + img[y0, x1] * wx
+    bottom = img[y1, x0] * (1 - wx) + img[y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def surroundings(sub: np.ndarray, mask: np.ndarray, h: int, w: int, need: np.ndarray | None = None) -> np.ndarray:
     """Per grid cell (sub: the frame's grid pixels), the fill where the plate never saw the background: the frame blurred
     to 1/BLUR of its size from the cells nobody covers (mask < CLEAR) only, a normalised blur, so the person's own
     colours do not show through as a ghost; coarse cells that are all person take their neighbours' colour, ring by
-    ring; scaled back up bilinearly (uint8 gy x gx x 3)."""
+    ring; scaled back up bilinearly (uint8 gy x gx x 3, worked out only in the cells set in need, if given)."""
     coarse = -(-h // BLUR), -(-w // BLUR)
-    clear = (mask < CLEAR).astype(np.float32)[..., None]
+    clear = (mask < CLEAR).astype(np.uint8)[..., None]
     if not clear.any():  # nothing but people: the plain blur
         clear[:] = 1
-    num = resize_bilinear(shrink(sub.astype(np.float32) * clear, *coarse), *coarse)
+    num = resize_bilinear(shrink(sub * clear, *coarse), *coarse)  # uint8 in: shrink's exact integer sums
     den = resize_bilinear(shrink(clear, *coarse), *coarse)
     known = den[..., 0] > SOME
     small = _spread(np.where(known[..., None], num / np.maximum(den, SOME), 0).astype(np.float32), known)
-    return np.clip(resize_bilinear(small, *mask.shape) + 0.5, 0, 255).astype(np.uint8)
+    iy, ix = np.nonzero(np.ones(mask.shape, bool) if need is None else need)
+    fill = np.zeros((*mask.shape, 3), np.uint8)
+    fill[iy, ix] = np.clip(_bilinear_at(small, *mask.shape, iy, ix) + 0.5, 0, 255)
+    return fill
 
 
 def _blend(rgb, image, mask, seen, fill, part) -> np.ndarray:
@@ -225,7 +241,7 @@ class Plate:
         cells = mask > 0
         fill = None  # per cell, for the unseen ones: the scene around the people, blurred
         if (cells & ~self.seen).any():
-            fill = surroundings(rgb[::SCALE, ::SCALE], mask, h, w)
+            fill = surroundings(rgb[::SCALE, ::SCALE], mask, h, w, cells & ~self.seen)
         parts = list(_parts(cells, h, w))
         out = [_blend(rgb, self.image, mask, self.seen, fill, part) for part in parts]
         _learn(self.image, rgb, learn)  # the plate learns what is still and away from everybody
