@@ -11,8 +11,8 @@ import pytest
 
 from animetool_runtime.plate import SCALE, STILL, Plate, cells_to_pixels, near_people, person_mask
 
-BEFORE, AFTER = 10, 100
-CLEAR_OF_POSE = 1e-6  # a cell the pose's own mask does not touch  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
+BEFORE, AFTER = 10, 100  # the woman walks in at about frame 37: the plate has seen the grass she later stands on
+CLEAR_OF_POSE = 1e-6  # a cell the pose's own mask does not touch
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,40 @@ def test_where_the_plate_never_saw_the_scene_the_fill_is_the_scene_around_the_pe
     assert np.array_equal(Plate()(painted, people[AFTER])[inside], out[inside])
     ring = cells_to_pixels((grow(mask, 4) > 0) & (mask == 0), h, w) > 0  # 16 px around the people
     assert np.abs(out[inside].mean(0) - rgb[ring].mean(0)).max() < 20, (out[inside].mean(0), rgb[ring].mean(0))
+
+
+def test_people_nearly_everywhere_fill_with_the_plain_blur_in_both_runtimes(demo):
+    """Too little background for any coarse cell of the fill (a close-up: people on every cell but the last rows,
+    which the fill's downscale drops), on a frame whose size is not a multiple of the grid: the fill falls back to the
+    plain blurred frame instead of spreading from nothing, and lib/plate.js computes the same fill."""
+    from conftest import need
+    from test_character import WEB
+    from animetool_runtime.plate import surroundings
+
+    need(("node",))
+    rgb = np.ascontiguousarray(demo[0][AFTER][:403, :601])  # 4 x 100 + 3 by 4 x 150 + 1
+    h, w = rgb.shape[:2]
+    sub = rgb[::SCALE, ::SCALE]
+    mask = np.ones(sub.shape[:2], np.float32)
+    mask[-1:] = 0  # one row of background, lost in the downscale
+    fill = surroundings(sub, mask, h, w)
+    assert fill.shape == (*mask.shape, 3) and 20 < fill.std() and fill.min() < fill.max()
+    script = """
+import {surroundings} from "./lib/plate.js";
+import {readFileSync} from "fs";
+const f = JSON.parse(readFileSync(0, "utf8"));
+const sub = new Int16Array(Buffer.from(f.sub, "base64").length);
+Buffer.from(f.sub, "base64").forEach((v, i) => { sub[i] = v; });
+const out = surroundings(sub, Float32Array.from(f.mask), f.gh, f.gw, f.h, f.w);
+process.stdout.write(Buffer.from(Uint8Array.from(out)).toString("base64"));
+"""
+    payload = {"sub": base64.b64encode(np.ascontiguousarray(sub).tobytes()).decode(), "mask": mask.ravel().tolist(),
+               "gh": mask.shape[0], "gw": mask.shape[1], "h": h, "w": w}
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], input=json.dumps(payload), cwd=WEB,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = np.frombuffer(base64.b64decode(proc.stdout), np.uint8).reshape(fill.shape)
+    assert np.abs(theirs.astype(int) - fill).max() <= 1
 
 
 def test_what_the_pose_misses_is_removed_too(demo):

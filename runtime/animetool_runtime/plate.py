@@ -147,6 +147,8 @@ def _spread(small: np.ndarray, known: np.ndarray) -> np.ndarray:
                 total[tuple(to)] += v[tuple(frm)]
                 count[tuple(to)] += k[tuple(frm)]
         new = ~known & (count > 0)
+        if not new.any():  # nothing known to spread from (callers make sure something is)
+            break
         small[new] = total[new] / count[new][:, None]
         known = known | new
     return small
@@ -172,11 +174,12 @@ def surroundings(sub: np.ndarray, mask: np.ndarray, h: int, w: int, need: np.nda
     ring; scaled back up bilinearly (uint8 gy x gx x 3, worked out only in the cells set in need, if given)."""
     coarse = -(-h // BLUR), -(-w // BLUR)
     clear = (mask < CLEAR).astype(np.uint8)[..., None]
-    if not clear.any():  # nothing but people: the plain blur
-        clear[:] = 1
     num = resize_bilinear(shrink(sub * clear, *coarse), *coarse)  # uint8 in: shrink's exact integer sums
     den = resize_bilinear(shrink(clear, *coarse), *coarse)
     known = den[..., 0] > SOME
+    if not known.any():  # people nearly everywhere (too little background for any coarse cell): the plain blur
+        num, den = resize_bilinear(shrink(sub, *coarse), *coarse), np.ones((*coarse, 1), np.float32)
+        known = np.ones(coarse, bool)
     small = _spread(np.where(known[..., None], num / np.maximum(den, SOME), 0).astype(np.float32), known)
     iy, ix = np.nonzero(np.ones(mask.shape, bool) if need is None else need)
     fill = np.zeros((*mask.shape, 3), np.uint8)

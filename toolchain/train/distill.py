@@ -108,7 +108,7 @@ def _init_from(net: torch.nn.Module, path: Path) -> None:
         mine = own.get(name)
         if mine is None or mine.shape == w.shape:
             continue
-        if w.dim() in (1, 4) and mine.shape[0] == 4 * w.shape[0] and mine.shape[1:] == w.shape[1:]:
+        if name.startswith("out.") and mine.shape[0] == 4 * w.shape[0] and mine.shape[1:] == w.shape[1:]:
             weights[name] = w.repeat_interleave(4, 0)
         elif w.dim() == 4 and mine.shape[:2] == w.shape[:2] and tuple(mine.shape[2:]) == (2, 2):
             weights[name] = w.sum((2, 3), keepdim=True).expand(-1, -1, 2, 2) / 4

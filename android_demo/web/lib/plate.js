@@ -89,6 +89,7 @@ function spread(small, known, ch, cw) {
   known = Uint8Array.from(known);
   while (known.some(k => !k)) {
     const next = Uint8Array.from(known), values = Float64Array.from(small);
+    let changed = false;
     for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) {
       const g = y * cw + x;
       if (known[g]) continue;
@@ -102,7 +103,9 @@ function spread(small, known, ch, cw) {
       if (!count) continue;
       for (let k = 0; k < 3; k++) values[g * 3 + k] = total[k] / count;
       next[g] = 1;
+      changed = true;
     }
+    if (!changed) break;  // nothing known to spread from (callers make sure something is)
     small = values; known = next;
   }
   return small;
@@ -115,12 +118,14 @@ function spread(small, known, ch, cw) {
 export function surroundings(sub, mask, gh, gw, h, w) {
   const ch = Math.ceil(h / BLUR), cw = Math.ceil(w / BLUR);
   const clear = new Float64Array(gh * gw), num = new Float64Array(gh * gw * 3);
-  let any = false;
-  for (let g = 0; g < gh * gw; g++) if (mask[g] < CLEAR) { clear[g] = 1; any = true; }
-  if (!any) clear.fill(1);  // nothing but people: the plain blur
+  for (let g = 0; g < gh * gw; g++) if (mask[g] < CLEAR) clear[g] = 1;
   for (let g = 0; g < gh * gw; g++) for (let k = 0; k < 3; k++) num[g * 3 + k] = sub[g * 3 + k] * clear[g];
-  const n = resizeBilinear(shrink({data: num, height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
-  const d = resizeBilinear(shrink({data: clear, height: gh, width: gw, channels: 1}, ch, cw), ch, cw).data;
+  let n = resizeBilinear(shrink({data: num, height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
+  let d = resizeBilinear(shrink({data: clear, height: gh, width: gw, channels: 1}, ch, cw), ch, cw).data;
+  if (!d.some(v => v > SOME)) {  // people nearly everywhere (too little background for any coarse cell): the plain blur
+    n = resizeBilinear(shrink({data: Float64Array.from(sub), height: gh, width: gw, channels: 3}, ch, cw), ch, cw).data;
+    d = new Float64Array(ch * cw).fill(1);
+  }
   const known = new Uint8Array(ch * cw), small = new Float64Array(ch * cw * 3);
   for (let g = 0; g < ch * cw; g++) {
     known[g] = d[g] > SOME ? 1 : 0;
