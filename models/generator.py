@@ -182,4 +182,3 @@ def generator_student_256() -> nn.Module:
 
 def discriminator() -> nn.Module:
     return PatchDiscriminator(CONDITIONING_CHANNELS + 4, width=32)
-

@@ -4,10 +4,11 @@ A person's mask is their pose drawn thick (every seen limb a soft capsule, the t
 head and hair) on a grid of a quarter of the frame's resolution; each cell's value blends its 4x4 pixels (only cells
 a person touches are worked on: a few milliseconds at 720p). Behind it goes the clean plate: the colour each pixel showed
 while it was well away from everybody (the mask grown by MARGIN cells) and still for STILL frames, which a still camera
-learns as people move on; where the plate never saw the background, the frame around the people, blurred, fills in. A camera that moves empties the plate. Where the plate knows the background, the mask also takes every cell near
-a person (in their keypoints' box grown by NEAR) that differs from it by over APART: the parts of a body the pose
-misses or misplaces (the far leg of someone walking side-on, loose hair, a bag) are removed too. Plain numpy; mirrored
-in the web app (lib/plate.js).
+learns as people move on; where the plate never saw the background, the frame around the people, blurred, fills in.
+A camera that moves empties the plate. Where the plate knows the background, the mask also takes every cell near a
+person (in their keypoints' box grown by NEAR) that differs from it by over APART: the parts of a body the pose misses
+or misplaces (the far leg of someone walking side-on, loose hair, a bag) are removed too. Plain numpy; mirrored in the
+web app (lib/plate.js).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .character import SKELETON
 from .figure import VISIBLE, body_height, capsule, ellipse, polygon
-from .image import resize_bilinear, shrink
+from .image import resize_bilinear, shrink, taps
 
 SCALE = 4  # mask grid: a quarter of the frame's resolution
 LIMB, END, HEAD = 0.65, 0.75, 1.0  # radius of a limb's capsule, a hand's or foot's disc, and the head's, in eighths of
@@ -55,20 +56,20 @@ def grow(mask: np.ndarray, cells: int) -> np.ndarray:
 
 
 def _on_grid(people):
-    """Each person with enough evidence for a mask: (keypoints in grid cells, confident, faint-or-better, their unit:
-    an eighth of their body's height in cells)."""
+    """Each person with enough evidence for a mask (two confident keypoints): (keypoints in grid cells, faint-or-better,
+    their unit: an eighth of their body's height in cells)."""
     for person in people:
         kps = np.asarray(person, np.float32).copy()
         kps[:, :2] = (kps[:, :2] + 0.5) / SCALE - 0.5
         sure, ok = kps[:, 2] >= VISIBLE, kps[:, 2] >= FAINT
         if sure.sum() >= 2:
-            yield kps, sure, ok, max(body_height(kps), float(np.ptp(kps[sure, :2], 0).max())) / 8
+            yield kps, ok, max(body_height(kps), float(np.ptp(kps[sure, :2], 0).max())) / 8
 
 
 def near_people(people, height: int, width: int) -> np.ndarray:
     """Grid cells in some person's box (their keypoints >= FAINT) grown by NEAR units each side (bool)."""
     near = np.zeros((-(-height // SCALE), -(-width // SCALE)), bool)
-    for kps, _, ok, u in _on_grid(people):
+    for kps, ok, u in _on_grid(people):
         pts = kps[ok, :2].astype(np.float64)
         lo = np.maximum(np.floor(pts.min(0) - NEAR * u), 0).astype(int)
         hi = np.ceil(pts.max(0) + NEAR * u).astype(int) + 1
@@ -80,7 +81,7 @@ def person_mask(people, height: int, width: int) -> np.ndarray:
     """The people (each (17, 3) in frame pixels) as a (ceil(H / SCALE), ceil(W / SCALE)) float32 mask in [0, 1]."""
     grid = (-(-width // SCALE), -(-height // SCALE))
     mask = np.zeros(grid[::-1], np.float32)
-    for kps, _, ok, u in _on_grid(people):
+    for kps, ok, u in _on_grid(people):
         parts = [capsule(grid, kps[a, :2].astype(np.float64), kps[b, :2].astype(np.float64), LIMB * u, LIMB * u)
                  for a, b in SKELETON if ok[a] and ok[b]]
         if ok[[5, 6, 12, 11]].all():
@@ -157,14 +158,9 @@ def _spread(small: np.ndarray, known: np.ndarray) -> np.ndarray:
 def _bilinear_at(img: np.ndarray, height: int, width: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """resize_bilinear(img, height, width)[iy, ix], worked out at those pixels only."""
     h, w = img.shape[:2]
-    ys = np.clip((iy + 0.5) * h / height - 0.5, 0, h - 1)
-    xs = np.clip((ix + 0.5) * w / width - 0.5, 0, w - 1)
-    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    wy, wx = (ys - y0)[:, None], (xs - x0)[:, None]
-    top = img[y0, x0] * (1 - wx) + img[y0, x1] * wx
-    bottom = img[y1, x0] * (1 - wx) + img[y1, x1] * wx
-    return top * (1 - wy) + bottom * wy
+    y0, y1, wy0, wy1 = taps(np.clip((iy + 0.5) * h / height - 0.5, 0, h - 1), h, "replicate")
+    x0, x1, wx0, wx1 = taps(np.clip((ix + 0.5) * w / width - 0.5, 0, w - 1), w, "replicate")
+    return (img[y0, x0] * wx0 + img[y0, x1] * wx1) * wy0 + (img[y1, x0] * wx0 + img[y1, x1] * wx1) * wy1
 
 
 def surroundings(sub: np.ndarray, mask: np.ndarray, h: int, w: int, need: np.ndarray | None = None) -> np.ndarray:
